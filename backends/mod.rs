@@ -1,0 +1,73 @@
+//! The `RouteSink` implementations, one per Cargo feature, and `build()`, which
+//! picks the one `--backend` names. Adding a backend: one feature line in
+//! Cargo.toml, one `mod` line here, one file.
+
+use crate::config::{BackendKind, Config, ConfigError};
+use crate::sink::RouteSink;
+
+#[cfg(not(any(feature = "etcd3", feature = "etcd2", feature = "vulcand-api")))]
+compile_error!(
+    "havok needs at least one backend to write routes to: build with one or more of the Cargo \
+     features `etcd3`, `etcd2`, `vulcand-api` (e.g. `cargo build --no-default-features --features etcd3`)"
+);
+
+#[cfg(feature = "etcd2")]
+pub mod etcd2;
+#[cfg(feature = "etcd3")]
+pub mod etcd3;
+#[cfg(any(feature = "etcd2", feature = "vulcand-api"))]
+mod http;
+#[cfg(feature = "vulcand-api")]
+pub mod vulcand_api;
+
+cfg_if::cfg_if! {
+    if #[cfg(feature = "etcd3")] {
+        const DEFAULT: BackendKind = BackendKind::Etcd3;
+    } else if #[cfg(feature = "etcd2")] {
+        const DEFAULT: BackendKind = BackendKind::Etcd2;
+    } else {
+        const DEFAULT: BackendKind = BackendKind::VulcandApi;
+    }
+}
+
+/// The backend used when `--backend` is not given: the first compiled in, in
+/// the order etcd3, etcd2, vulcand-api.
+pub fn default_backend() -> BackendKind {
+    DEFAULT
+}
+
+/// Whether `kind` was compiled into this binary.
+pub fn is_compiled(kind: BackendKind) -> bool {
+    match kind {
+        BackendKind::Etcd3 => cfg!(feature = "etcd3"),
+        BackendKind::Etcd2 => cfg!(feature = "etcd2"),
+        BackendKind::VulcandApi => cfg!(feature = "vulcand-api"),
+    }
+}
+
+/// A configuration error naming the Cargo feature when `kind` is not compiled in.
+pub fn ensure_compiled(kind: BackendKind) -> Result<(), ConfigError> {
+    if is_compiled(kind) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "backend {kind:?} is not compiled into this havok (compiled in: {}): rebuild with `cargo build --features {kind}`",
+        env!("BUILD_HAVOK_BACKENDS"),
+        kind = kind.as_str()
+    )))
+}
+
+/// Builds the sink `config.backend` names, for this node.
+pub fn build(config: &Config, node: &str) -> Result<Box<dyn RouteSink>, ConfigError> {
+    ensure_compiled(config.backend)?;
+    match config.backend {
+        #[cfg(feature = "etcd3")]
+        BackendKind::Etcd3 => Ok(Box::new(etcd3::Etcd3Sink::new(config, node)?)),
+        #[cfg(feature = "etcd2")]
+        BackendKind::Etcd2 => Ok(Box::new(etcd2::Etcd2Sink::new(config, node)?)),
+        #[cfg(feature = "vulcand-api")]
+        BackendKind::VulcandApi => Ok(Box::new(vulcand_api::VulcandApiSink::new(config, node)?)),
+        #[allow(unreachable_patterns)]
+        other => unreachable!("{other} passed ensure_compiled"),
+    }
+}
