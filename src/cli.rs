@@ -260,7 +260,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let command = Cli::command();
+    let mut command = Cli::command();
+    command.build();
     let mut subcommand_args = command
         .get_subcommands()
         .flat_map(|s| s.get_arguments().cloned().collect::<Vec<_>>())
