@@ -1,1 +1,108 @@
-fn main() {}
+//! The `havok` binary: parse flags, load config, start logging, run until a signal.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use havok::cli::{Cli, Command};
+use havok::config::Config;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = match Cli::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's message is several lines; the first names the bad flag or value.
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "havok: {} (see havok --help)",
+                line.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("havok: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("havok: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Routes { json }) => {
+                match havok::routes_cmd::print_routes(&config, json).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("havok: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            None => {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(on_signals(shutdown.clone()));
+                match havok::run(config, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(havok::RunError::Config(e)) => {
+                        eprintln!("havok: {e}");
+                        ExitCode::from(2)
+                    }
+                    Err(e) => {
+                        eprintln!("havok: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+    });
+    // Requests still in flight (a dead store) must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+/// First SIGTERM or SIGINT: graceful shutdown. Second: exit at once.
+async fn on_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; stop havok with SIGKILL");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("shutting down (send the signal again to force)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,478 @@
+//! The Docker side (bollard only): connect, list running containers, then
+//! watch container events; re-connect with backoff and re-list after any error.
+//!
+//! It sends [`DockerUpdate`]s to the reconciler: a full listing at start, on
+//! every `--resync-interval` and after every reconnect, and one update per
+//! event that can change a route (one inspect per event, never a listing).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerInspectResponse, EventMessage};
+use bollard::query_parameters::{EventsOptions, ListContainersOptions};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::{stream, StreamExt};
+use regex::Regex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::model::{Container, Health, Port};
+use crate::status::Status;
+
+/// What the watcher tells the reconciler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DockerUpdate {
+    /// Every running container that may match (inspected): the complete desired input.
+    Listing(Vec<Container>),
+    /// One container's state after an event that can add or change its route.
+    Changed(Container),
+    /// A container going away (`die`, `stop`, a terminating `kill`, …): remove its servers now.
+    Gone { id: String, reason: String },
+}
+
+/// A failure on the Docker side; every one is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot connect to Docker at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("Docker at {url}: {what} failed: {reason}")]
+    Request {
+        url: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("Docker at {url}: the event stream ended")]
+    StreamEnded { url: String },
+}
+
+/// Signals in a `kill` event that end the container (`docker stop` sends
+/// SIGTERM first, so removing on it drains traffic before the process exits).
+const TERMINATING_SIGNALS: [&str; 8] = [
+    "15", "9", "2", "3", "SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT",
+];
+
+/// Docker connection settings and the filters applied before any inspect.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    url: String,
+    names: Regex,
+    label_filters: Vec<(String, String)>,
+    resync_interval: Duration,
+    max_backoff: Duration,
+}
+
+impl Watcher {
+    pub fn new(
+        url: &str,
+        names: Regex,
+        label_filters: Vec<(String, String)>,
+        resync_interval: Duration,
+        max_backoff: Duration,
+    ) -> Watcher {
+        Watcher {
+            url: url.to_string(),
+            names,
+            label_filters,
+            resync_interval,
+            max_backoff,
+        }
+    }
+
+    /// Connects and agrees on an API version (Docker 20.10 speaks at most 1.41).
+    pub async fn connect(&self) -> Result<Docker, DockerError> {
+        let err = |e: BollardError| DockerError::Connect {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        };
+        // 120 s: bollard's per-request timeout for answers (not for the event stream's body).
+        let docker = if let Some(path) = self.url.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, 120, API_DEFAULT_VERSION).map_err(err)?
+        } else if tls_verify() {
+            // As the docker CLI: DOCKER_TLS_VERIFY set, certificates in DOCKER_CERT_PATH (else ~/.docker).
+            let dir = std::env::var_os("DOCKER_CERT_PATH")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
+                })
+                .unwrap_or_default();
+            Docker::connect_with_ssl(
+                &self.url,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                120,
+                API_DEFAULT_VERSION,
+            )
+            .map_err(err)?
+        } else {
+            Docker::connect_with_http(&self.url, 120, API_DEFAULT_VERSION).map_err(err)?
+        };
+        docker.negotiate_version().await.map_err(err)
+    }
+
+    /// The Docker daemon's name for its host (`docker info` → Name), retried until Docker answers.
+    pub async fn node_name(&self, shutdown: &CancellationToken) -> Option<String> {
+        let mut backoff = Backoff::new("Docker", self.max_backoff);
+        loop {
+            let result = async {
+                let docker = self.connect().await?;
+                let info = docker.info().await.map_err(|e| self.request("info", e))?;
+                info.name
+                    .filter(|n| !n.is_empty())
+                    .ok_or(DockerError::Request {
+                        url: self.url.clone(),
+                        what: "info",
+                        reason: "the daemon reported no host name (pass --node-id)".into(),
+                    })
+            }
+            .await;
+            match result {
+                Ok(name) => {
+                    backoff.succeeded();
+                    return Some(name);
+                }
+                Err(e) => {
+                    if !backoff.wait(&e.to_string(), shutdown).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn request(&self, what: &'static str, e: BollardError) -> DockerError {
+        DockerError::Request {
+            url: self.url.clone(),
+            what,
+            reason: e.to_string(),
+        }
+    }
+
+    /// Runs until shutdown: list, watch, and after any error back off, reconnect and list again.
+    pub async fn run(
+        self,
+        tx: mpsc::Sender<DockerUpdate>,
+        status: Status,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Backoff::new("Docker", self.max_backoff);
+        loop {
+            let result = self.session(&tx, &status, &mut backoff, &shutdown).await;
+            status.set_docker(result.as_ref().err().map(|e| e.to_string()));
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    if !backoff.wait(&e.to_string(), &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One connection: list, then follow events until an error or shutdown.
+    async fn session(
+        &self,
+        tx: &mpsc::Sender<DockerUpdate>,
+        status: &Status,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> Result<(), DockerError> {
+        let docker = self.connect().await?;
+        // Events from one second before the listing on: nothing between the
+        // listing and the subscription is missed; replays are idempotent.
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs().saturating_sub(1))
+            .unwrap_or(0);
+        let listing = self.list(&docker).await?;
+        tracing::info!(docker = %self.url, containers = listing.len(), "listed running containers");
+        if tx.send(DockerUpdate::Listing(listing)).await.is_err() {
+            return Ok(());
+        }
+        status.set_docker(None);
+        backoff.succeeded();
+
+        let mut filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
+        if !self.label_filters.is_empty() {
+            filters.insert("label".into(), self.label_pairs());
+        }
+        let mut events = docker.events(Some(EventsOptions {
+            since: Some(since.to_string()),
+            until: None,
+            filters: Some(filters),
+        }));
+        let mut resync = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.resync_interval,
+            self.resync_interval,
+        );
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = resync.tick() => {
+                    // A failing listing also means a dead event stream: reconnect.
+                    let listing = self.list(&docker).await?;
+                    tracing::debug!(containers = listing.len(), "resync listing");
+                    if tx.send(DockerUpdate::Listing(listing)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                event = events.next() => {
+                    let event = match event {
+                        None => return Err(DockerError::StreamEnded { url: self.url.clone() }),
+                        Some(Err(e)) => return Err(self.request("event stream", e)),
+                        Some(Ok(event)) => event,
+                    };
+                    if let Some(update) = self.handle(&docker, event).await? {
+                        if tx.send(update).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn label_pairs(&self) -> Vec<String> {
+        self.label_filters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    /// Running containers whose name matches, inspected (16 at a time).
+    pub async fn list(&self, docker: &Docker) -> Result<Vec<Container>, DockerError> {
+        let mut filters = HashMap::from([("status".to_string(), vec!["running".to_string()])]);
+        if !self.label_filters.is_empty() {
+            filters.insert("label".into(), self.label_pairs());
+        }
+        let summaries = docker
+            .list_containers(Some(ListContainersOptions {
+                all: false,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.request("list containers", e))?;
+        let ids: Vec<String> = summaries
+            .into_iter()
+            .filter(|s| {
+                s.names
+                    .iter()
+                    .flatten()
+                    .any(|n| self.names.is_match(n.trim_start_matches('/')))
+            })
+            .filter_map(|s| s.id)
+            .collect();
+        let inspected: Vec<Result<Option<Container>, DockerError>> = stream::iter(ids)
+            .map(|id| async move { self.inspect(docker, &id).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for item in inspected {
+            if let Some(c) = item? {
+                out.push(c);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Inspects one container; `None` when it no longer exists.
+    async fn inspect(&self, docker: &Docker, id: &str) -> Result<Option<Container>, DockerError> {
+        match docker.inspect_container(id, None).await {
+            Ok(response) => Ok(Some(container_from_inspect(response))),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.request("inspect", e)),
+        }
+    }
+
+    /// Turns one event into an update: inspect on events that can add a
+    /// route, remove at once on events that end one, ignore the rest.
+    async fn handle(
+        &self,
+        docker: &Docker,
+        event: EventMessage,
+    ) -> Result<Option<DockerUpdate>, DockerError> {
+        let action = event.action.unwrap_or_default();
+        let actor = event.actor.unwrap_or_default();
+        let id = actor.id.unwrap_or_default();
+        let attributes = actor.attributes.unwrap_or_default();
+        let name = attributes.get("name").map(String::as_str).unwrap_or("");
+        match event_kind(&action, attributes.get("signal").map(String::as_str)) {
+            EventKind::Ignore => Ok(None),
+            EventKind::Gone => {
+                tracing::debug!(container = name, action, "container going away");
+                Ok(Some(DockerUpdate::Gone { id, reason: action }))
+            }
+            EventKind::Inspect => {
+                if !self.names.is_match(name) && action != "rename" {
+                    return Ok(None);
+                }
+                tracing::debug!(container = name, action, "inspecting after event");
+                Ok(Some(match self.inspect(docker, &id).await? {
+                    Some(container) => DockerUpdate::Changed(container),
+                    None => DockerUpdate::Gone {
+                        id,
+                        reason: "destroy".into(),
+                    },
+                }))
+            }
+        }
+    }
+}
+
+fn tls_verify() -> bool {
+    std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// What an event means for routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The container may have become routable or changed: inspect it.
+    Inspect,
+    /// The container stops serving: remove its servers without an inspect.
+    Gone,
+    /// Cannot change a route (exec, attach, a non-fatal kill, …).
+    Ignore,
+}
+
+/// Classifies a container event by its action and, for `kill`, its signal.
+pub fn event_kind(action: &str, signal: Option<&str>) -> EventKind {
+    match action {
+        "start" | "unpause" | "rename" => EventKind::Inspect,
+        a if a.starts_with("health_status") => EventKind::Inspect,
+        "die" | "stop" | "pause" | "destroy" | "oom" => EventKind::Gone,
+        "kill" if signal.is_some_and(|s| TERMINATING_SIGNALS.contains(&s)) => EventKind::Gone,
+        _ => EventKind::Ignore,
+    }
+}
+
+/// Reduces Docker's inspect answer to the model's [`Container`].
+pub fn container_from_inspect(r: ContainerInspectResponse) -> Container {
+    let config = r.config.unwrap_or_default();
+    let state = r.state.unwrap_or_default();
+    let settings = r.network_settings.unwrap_or_default();
+    let mut ports: Vec<Port> = settings
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(key, bindings)| {
+            let (port, protocol) = key.split_once('/').unwrap_or((&key, "tcp"));
+            Some(Port {
+                port: port.parse().ok()?,
+                protocol: protocol.to_string(),
+                bindings: bindings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|b| {
+                        let port = b.host_port?.parse().ok()?;
+                        Some((b.host_ip.unwrap_or_default(), port))
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    ports.sort_by(|a, b| (a.port, &a.protocol).cmp(&(b.port, &b.protocol)));
+    let networks: BTreeMap<String, std::net::IpAddr> = settings
+        .networks
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, endpoint)| {
+            let ip = endpoint
+                .ip_address
+                .filter(|ip| !ip.is_empty())
+                .or(endpoint.global_ipv6_address.filter(|ip| !ip.is_empty()))?;
+            Some((name, ip.parse().ok()?))
+        })
+        .collect();
+    let health = state
+        .health
+        .and_then(|h| h.status)
+        .map(|s| Health::parse(&s.to_string()))
+        .unwrap_or(Health::None);
+    Container {
+        id: r.id.unwrap_or_default(),
+        name: r
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        hostname: config.hostname.unwrap_or_default(),
+        domainname: config.domainname.unwrap_or_default(),
+        running: state.running.unwrap_or(false) && !state.paused.unwrap_or(false),
+        health,
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ports,
+        networks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row: an event action (and kill signal) and what havok does with it.
+    #[test]
+    fn events_are_classified() {
+        let cases = [
+            ("start", None, EventKind::Inspect),
+            ("unpause", None, EventKind::Inspect),
+            ("health_status: healthy", None, EventKind::Inspect),
+            ("health_status: unhealthy", None, EventKind::Inspect),
+            ("rename", None, EventKind::Inspect),
+            ("die", None, EventKind::Gone),
+            ("stop", None, EventKind::Gone),
+            ("pause", None, EventKind::Gone),
+            ("destroy", None, EventKind::Gone),
+            ("oom", None, EventKind::Gone),
+            ("kill", Some("15"), EventKind::Gone),
+            ("kill", Some("9"), EventKind::Gone),
+            ("kill", Some("SIGINT"), EventKind::Gone),
+            ("kill", Some("3"), EventKind::Gone),
+            ("kill", Some("1"), EventKind::Ignore),
+            ("kill", Some("SIGHUP"), EventKind::Ignore),
+            ("kill", None, EventKind::Ignore),
+            ("exec_start: sh", None, EventKind::Ignore),
+            ("attach", None, EventKind::Ignore),
+            ("create", None, EventKind::Ignore),
+        ];
+        for (action, signal, want) in cases {
+            assert_eq!(event_kind(action, signal), want, "{action} {signal:?}");
+        }
+    }
+
+    /// Docker's inspect JSON (API 1.41 shape) becomes the model's container.
+    #[test]
+    fn inspect_is_reduced() {
+        let json = serde_json::json!({
+            "Id": "abc123",
+            "Name": "/web-1",
+            "Config": {"Hostname": "foo", "Domainname": "", "Labels": {"havok.port": "80"}},
+            "State": {"Running": true, "Paused": false, "Health": {"Status": "healthy"}},
+            "NetworkSettings": {
+                "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, {"HostIp": "::", "HostPort": "32768"}], "53/udp": null},
+                "Networks": {"bridge": {"IPAddress": "172.17.0.2"}}
+            }
+        });
+        let c = container_from_inspect(serde_json::from_value(json).unwrap());
+        assert_eq!(c.name, "web-1");
+        assert_eq!(c.hostname, "foo");
+        assert!(c.running);
+        assert_eq!(c.health, Health::Healthy);
+        assert_eq!(c.ports.len(), 2);
+        let tcp = c.ports.iter().find(|p| p.protocol == "tcp").unwrap();
+        assert_eq!(
+            tcp.bindings,
+            vec![("0.0.0.0".to_string(), 32768), ("::".to_string(), 32768)]
+        );
+        assert_eq!(c.networks["bridge"].to_string(), "172.17.0.2");
+        assert_eq!(c.labels["havok.port"], "80");
+    }
+}
