@@ -1,0 +1,281 @@
+//! The one list of end-to-end scenarios (`list.rs`), run against every
+//! backend by `for_each_backend!`: the real havok binary, the real Docker
+//! daemon, and the backend's real store (etcd v3 or v2 in a container) or,
+//! for the Vulcand API, the contract server written from Vulcand's source.
+
+mod list;
+pub mod proxy;
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Which store a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Etcd3,
+    Etcd2,
+    VulcandApi,
+}
+
+impl Backend {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Etcd3 => "etcd3",
+            Backend::Etcd2 => "etcd2",
+            Backend::VulcandApi => "vulcand-api",
+        }
+    }
+
+    /// Whether a store write is visible at once or only after a resync races
+    /// (etcd v3 transactions make the race outcome exact at once).
+    pub fn exact_at_once(self) -> bool {
+        self == Backend::Etcd3
+    }
+}
+
+/// One scenario's world: its store, its view of the store, and its name scope.
+pub struct Fixture {
+    pub backend: Backend,
+    /// `havok-test-<test>-<random>`: containers are `<scope>-<name>`, havok gets `-names ^<scope>-`.
+    pub scope: String,
+    pub view: Box<dyn StoreView>,
+    store_args: Vec<String>,
+    pub etcd: Option<EtcdServer>,
+    #[cfg(feature = "vulcand-api")]
+    pub contract: Option<crate::support::vulcand_contract::ContractServer>,
+}
+
+/// Short TTL and resync so that scenarios converge in seconds.
+pub const TTL: &str = "6s";
+pub const RESYNC: &str = "2s";
+
+impl Fixture {
+    pub async fn start(backend: Backend, test: &str) -> Fixture {
+        let scope = unique_name(test);
+        let mut fixture = Fixture {
+            backend,
+            scope,
+            view: Box::new(NoView),
+            store_args: Vec::new(),
+            etcd: None,
+            #[cfg(feature = "vulcand-api")]
+            contract: None,
+        };
+        match backend {
+            Backend::Etcd3 | Backend::Etcd2 => {
+                let etcd = EtcdServer::start().await;
+                let urls = vec![etcd.url()];
+                fixture.view = match backend {
+                    #[cfg(feature = "etcd3")]
+                    Backend::Etcd3 => Box::new(Etcd3View::new(&urls)),
+                    #[cfg(feature = "etcd2")]
+                    Backend::Etcd2 => Box::new(Etcd2View::new(&urls)),
+                    _ => unreachable!("the macro only runs compiled-in backends"),
+                };
+                fixture.store_args = vec!["-etcd-machines".into(), etcd.url()];
+                fixture.etcd = Some(etcd);
+            }
+            Backend::VulcandApi => {
+                #[cfg(feature = "vulcand-api")]
+                {
+                    let contract = crate::support::vulcand_contract::ContractServer::start().await;
+                    fixture.store_args = vec!["--vulcand-api".into(), contract.url()];
+                    fixture.view = Box::new(contract.clone());
+                    fixture.contract = Some(contract);
+                }
+            }
+        }
+        fixture
+    }
+
+    /// `<scope>-<suffix>`: a container name havok of this fixture routes.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.scope)
+    }
+
+    /// The arguments every havok of this fixture gets, plus `extra`.
+    pub fn args(&self, node: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--backend".into(),
+            self.backend.flag().into(),
+            "-names".into(),
+            format!("^{}-", self.scope),
+            "--node-id".into(),
+            node.into(),
+            "--ttl".into(),
+            TTL.into(),
+            "--resync-interval".into(),
+            RESYNC.into(),
+            "--max-backoff".into(),
+            "1s".into(),
+            "--timeout".into(),
+            "2s".into(),
+            "--log-level".into(),
+            "havok=debug,info".into(),
+        ];
+        args.extend(self.store_args.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Starts havok as node `node` with the fixture's arguments and `extra`.
+    pub fn havok(&self, node: &str, extra: &[&str]) -> Havok {
+        let args = self.args(node, extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Havok::spawn(&refs)
+    }
+
+    /// Runs the test httpd as `<scope>-<suffix>` with `-h hostname -P`.
+    pub fn web(&self, suffix: &str, hostname: &str) -> TestContainer {
+        run_httpd(&self.name(suffix), hostname, &["-P"])
+    }
+
+    /// The URL havok must write for a container's published port 80.
+    pub fn url_of(&self, c: &TestContainer) -> String {
+        format!("http://127.0.0.1:{}", c.host_port(80))
+    }
+
+    /// Waits until the route for `host` has exactly `urls` and its frontend.
+    pub async fn wait_urls(&self, host: &str, urls: &[String]) -> Snapshot {
+        let mut want: Vec<String> = urls.to_vec();
+        want.sort();
+        let what = format!("{host} to have exactly {want:?}");
+        wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
+            s.urls(host) == want && (want.is_empty() || s.has_route(host))
+        })
+        .await
+    }
+
+    /// Waits until nothing of `host` is left: no servers, backend or frontend.
+    pub async fn wait_gone(&self, host: &str) -> Snapshot {
+        let what = format!("{host} to be removed");
+        wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
+            let (b, f) = s.route(host);
+            b.is_none_or(|b| b.backend.is_none() && b.servers.is_empty())
+                && f.is_none_or(|f| f.frontend.is_none())
+        })
+        .await
+    }
+
+    /// Makes the store go away and come back (etcd: `docker stop`/`start`
+    /// with its data; the contract server: a memng restart, which loses everything).
+    pub async fn restart_store(&self, while_down: impl std::future::Future<Output = ()>) {
+        if let Some(etcd) = &self.etcd {
+            etcd.stop();
+            while_down.await;
+            etcd.start_again().await;
+            return;
+        }
+        #[cfg(feature = "vulcand-api")]
+        if let Some(contract) = &self.contract {
+            contract.restart();
+            while_down.await;
+        }
+    }
+}
+
+impl Fixture {
+    /// Deletes the route's frontend directly in the store, as an operator might.
+    pub async fn delete_frontend_by_hand(&self, host: &str) {
+        let id = havok::model::RouteKey::host(host).id();
+        match self.backend {
+            #[cfg(feature = "etcd3")]
+            Backend::Etcd3 => {
+                let url = self.etcd.as_ref().expect("etcd").url();
+                let mut client = etcd_client::Client::connect([url], None)
+                    .await
+                    .expect("connect to etcd");
+                let key = format!("vulcand/frontends/{id}/frontend");
+                let deleted = client
+                    .delete(key.as_str(), None)
+                    .await
+                    .expect("delete the frontend");
+                assert_eq!(deleted.deleted(), 1, "{key} existed");
+            }
+            #[cfg(feature = "etcd2")]
+            Backend::Etcd2 => {
+                let url = self.etcd.as_ref().expect("etcd").url();
+                let answer = reqwest::Client::new()
+                    .delete(format!("{url}/v2/keys/vulcand/frontends/{id}/frontend"))
+                    .send()
+                    .await
+                    .expect("delete the frontend");
+                assert!(answer.status().is_success(), "{answer:?}");
+            }
+            #[cfg(feature = "vulcand-api")]
+            Backend::VulcandApi => {
+                let url = self.contract.as_ref().expect("contract server").url();
+                let answer = reqwest::Client::new()
+                    .delete(format!("{url}/v2/frontends/{id}"))
+                    .send()
+                    .await
+                    .expect("delete the frontend");
+                assert!(answer.status().is_success(), "{answer:?}");
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?} is not compiled in"),
+        }
+    }
+}
+
+struct NoView;
+
+#[async_trait::async_trait]
+impl StoreView for NoView {
+    async fn snapshot(&self) -> Snapshot {
+        panic!("this backend is not compiled in")
+    }
+}
+
+/// Generates one `#[tokio::test]` per scenario and compiled-in backend:
+/// `etcd3::route_appears`, `etcd2::route_appears`, `vulcand_api::route_appears`…
+macro_rules! for_each_backend {
+    ($($scenario:ident),* $(,)?) => {
+        #[cfg(feature = "etcd3")]
+        mod etcd3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::list::$scenario(super::Backend::Etcd3).await
+                }
+            )*
+        }
+        #[cfg(feature = "etcd2")]
+        mod etcd2 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::list::$scenario(super::Backend::Etcd2).await
+                }
+            )*
+        }
+        #[cfg(feature = "vulcand-api")]
+        mod vulcand_api {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::list::$scenario(super::Backend::VulcandApi).await
+                }
+            )*
+        }
+    };
+}
+
+for_each_backend!(
+    route_appears,
+    two_servers_one_host,
+    names_excludes,
+    stop_removes_server,
+    last_stop_removes_host,
+    hostile_hostname_is_refused,
+    existing_containers_are_routed_at_start,
+    sigkill_then_restart_converges,
+    store_restart_converges,
+    docker_connection_cut_converges,
+    deregister_on_exit,
+    drift_is_repaired,
+);
+
+/// How long a graceful stop may take.
+pub const STOP_WITHIN: Duration = Duration::from_secs(3);
