@@ -305,19 +305,34 @@ pub struct Config {
 impl Config {
     /// Merges the layers for `cli` (environment from the process) and validates.
     pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
-        Config::from_raw(Config::figment(cli)?.extract().map_err(one_line)?)
+        let raw = Config::figment(cli)?.extract().map_err(|e| {
+            // A TOML syntax error carries no source: it can only be the file's.
+            let from_file = e
+                .metadata
+                .is_none()
+                .then_some(cli.config.as_deref())
+                .flatten();
+            match (one_line(e), from_file) {
+                (ConfigError::Invalid(msg), Some(path)) => {
+                    invalid(format!("{msg} in {}", path.display()))
+                }
+                (other, _) => other,
+            }
+        })?;
+        Config::from_raw(raw)
     }
 
     /// The four layers, lowest first.
     pub fn figment(cli: &Cli) -> Result<Figment, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
         if let Some(path) = &cli.config {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            // Read once here so a missing or unreadable file is an error, not an empty layer.
+            std::fs::read(path).map_err(|e| ConfigError::File {
                 what: "config file",
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            figment = figment.merge(Toml::string(&text));
+            figment = figment.merge(Toml::file_exact(path));
         }
         Ok(figment
             .merge(
@@ -339,7 +354,12 @@ impl Config {
             invalid(format!(
                 "--names {:?} is not a valid regular expression: {}",
                 raw.names,
-                e.to_string().lines().last().unwrap_or("").trim()
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ")
             ))
         })?;
         let host_ip: IpAddr = raw.host_ip.trim().parse().map_err(|_| {
@@ -527,7 +547,9 @@ impl Config {
             etcd_prefix,
             state_prefix,
             vulcand_api: raw.vulcand_api.trim().trim_end_matches('/').to_string(),
-            node_id: non_empty(&raw.node_id),
+            node_id: non_empty(&raw.node_id)
+                .map(|n| validate_node_id(&n))
+                .transpose()?,
             rules,
             ttl,
             resync_interval,
@@ -553,6 +575,22 @@ fn known_keys() -> Vec<String> {
     };
     keys.push("etcd_password".into());
     keys
+}
+
+/// A node id goes into keys and server ids: letters, digits, `.`, `_`, `-`, at most 128.
+pub fn validate_node_id(node: &str) -> Result<String, ConfigError> {
+    let ok = !node.is_empty()
+        && node.len() <= 128
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(node.to_string())
+    } else {
+        Err(invalid(format!(
+            "--node-id {node:?}: expected letters, digits, '.', '_' or '-' (at most 128)"
+        )))
+    }
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -586,13 +624,35 @@ fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
 
 /// figment errors can span lines (one per source); keep the first, which names key and value.
 fn one_line(e: figment::Error) -> ConfigError {
-    let text = e.to_string();
-    invalid(
-        text.lines()
-            .next()
-            .unwrap_or("invalid configuration")
-            .to_string(),
-    )
+    let kind = e.kind.to_string();
+    let mut what = kind
+        .lines()
+        .next()
+        .unwrap_or("invalid configuration")
+        .trim();
+    if what.starts_with("unknown field") {
+        // figment lists every known field; --help lists them readably.
+        what = what.split(", expected").next().unwrap_or(what);
+    }
+    let path: Vec<&str> = e
+        .path
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "default")
+        .collect();
+    let key = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" for setting {:?}", path.join(".").to_ascii_lowercase())
+    };
+    let origin = match &e.metadata {
+        Some(md) => match &md.source {
+            Some(source) => format!(" in {source}"),
+            None => format!(" in {}", md.name),
+        },
+        None => String::new(),
+    };
+    invalid(format!("{what}{key}{origin}"))
 }
 
 #[cfg(test)]
@@ -693,7 +753,8 @@ mod tests {
     /// Each row: bad input and a piece of the one-line error that must name it.
     #[test]
     fn bad_values_are_one_line_errors() {
-        let cases: [(&[&str], &str); 10] = [
+        let cases: [(&[&str], &str); 11] = [
+            (&["--node-id", "a/b"], "--node-id \"a/b\": expected letters"),
             (
                 &["-names", "(["],
                 "--names \"([\" is not a valid regular expression",

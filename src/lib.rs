@@ -77,7 +77,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     let node = match &config.node_id {
         Some(node) => node.clone(),
         None => match watcher.node_name(&shutdown).await {
-            Some(node) => node,
+            Some(node) => config::validate_node_id(&node)?,
             None => return Ok(()),
         },
     };

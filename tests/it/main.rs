@@ -1,1 +1,5 @@
+//! The integration test binary: one `mod` per scenario file; `support` is the shared harness.
 
+mod support;
+
+mod harness;

@@ -1,0 +1,151 @@
+//! The binary's command line: help, version, one-line configuration errors
+//! with exit status 2, and `--dry-run`, which needs nothing but Docker.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn havok(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_havok"))
+        .args(args)
+        .env_remove("HAVOK_ETCD_MACHINES")
+        .output()
+        .expect("run havok")
+}
+
+/// `--help` and `-h` document every flag with its default, in the long spelling.
+#[test]
+fn help_documents_flags_and_defaults() {
+    for flag in ["--help", "-h"] {
+        let out = havok(&[flag]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            "--etcd-machines",
+            "[default: http://127.0.0.1:2379]",
+            "--docker",
+            "--host-ip",
+            "[default: 127.0.0.1]",
+            "--root-domain",
+            "[default: local]",
+            "--names",
+            "[default: .*]",
+            "--etcd-prefix",
+            "[default: vulcand]",
+            "--backend",
+            "--node-id",
+            "--ttl",
+            "[default: 30s]",
+            "--resync-interval",
+            "[default: 60s]",
+            "--dry-run",
+            "--deregister-on-exit",
+            "--rate-limit",
+            "--conn-limit",
+            "--listen",
+            "one dash",
+        ] {
+            assert!(text.contains(needle), "{flag} lacks {needle:?}:\n{text}");
+        }
+    }
+}
+
+/// `--version` names the version and the compiled-in backends.
+#[test]
+fn version_names_backends() {
+    let out = havok(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    #[cfg(feature = "etcd3")]
+    assert!(text.contains("etcd3"), "{text}");
+    #[cfg(feature = "vulcand-api")]
+    assert!(text.contains("vulcand-api"), "{text}");
+}
+
+/// Each row: bad input, and a piece of the single line on stderr; exit status 2, at once.
+#[test]
+fn configuration_errors_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_toml = dir.path().join("bad.toml");
+    std::fs::write(&bad_toml, "root_domain = [").unwrap();
+    let bad_toml = bad_toml.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["-names", "(["],
+            "--names \"([\" is not a valid regular expression",
+        ),
+        (vec!["--backend", "consul"], "unknown backend \"consul\""),
+        (
+            vec!["--ttl", "forever"],
+            "--ttl \"forever\" is not a duration",
+        ),
+        (vec!["-host-ip=not-an-ip"], "--host-ip \"not-an-ip\""),
+        (vec!["--config", &bad_toml], "bad.toml"),
+        (
+            vec!["--config", "/nonexistent/havok.toml"],
+            "/nonexistent/havok.toml",
+        ),
+        (
+            vec![
+                "--etcd-cert",
+                "/nonexistent/c.pem",
+                "--etcd-key",
+                "/nonexistent/k.pem",
+            ],
+            "/nonexistent/c.pem",
+        ),
+        (vec!["--no-such-flag"], "--no-such-flag"),
+    ];
+    for (args, want) in cases {
+        let started = std::time::Instant::now();
+        let out = havok(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {stderr}"
+        );
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// `--dry-run` logs every write it would make (host, server id, URL) and touches no store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_logs_writes_and_needs_only_docker() {
+    let scope = unique_name("dry-run");
+    // No store is reachable at these addresses: a write attempt would fail and log it.
+    let mut havok = Havok::spawn(&[
+        "--dry-run",
+        "-names",
+        &format!("^{scope}-"),
+        "-etcd-machines",
+        "http://127.0.0.1:9",
+        "--vulcand-api",
+        "http://127.0.0.1:9",
+    ]);
+    let web = run_httpd(&format!("{scope}-web1"), "foo", &["-P"]);
+    let url = format!("http://127.0.0.1:{}", web.host_port(80));
+    havok.wait_for_log("would add server", TIMEOUT).await;
+    let log = havok.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("would add server"))
+        .unwrap();
+    assert!(
+        line.contains("foo.local") && line.contains(&url) && line.contains("server="),
+        "{line}"
+    );
+    web.stop();
+    havok.wait_for_log("would remove server", TIMEOUT).await;
+    assert!(!log.contains("unavailable"), "touched a store:\n{log}");
+    havok.sigterm();
+    assert!(havok.wait_exit(Duration::from_secs(3)).await.success());
+}

@@ -1,0 +1,170 @@
+//! The havok binary under test as a child process: its stdout and stderr go
+//! to a log file the test can read and wait on; killed on drop, and the log's
+//! tail printed when the test failed.
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::wait::eventually;
+
+/// A running havok; SIGKILLed on drop.
+pub struct Havok {
+    child: Child,
+    dir: Option<TempDir>,
+    log: PathBuf,
+    exit: Option<ExitStatus>,
+}
+
+impl Havok {
+    /// Starts `havok args…` with `NO_COLOR=1` and without any `HAVOK_*` variable of the test's environment.
+    pub fn spawn(args: &[&str]) -> Havok {
+        Havok::spawn_with_env(args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra environment variables (`HAVOK_TTL=5s`).
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Havok {
+        let dir = tempfile::Builder::new()
+            .prefix("havok-test-log-")
+            .tempdir()
+            .expect("create a log directory");
+        let log = dir.path().join("havok.log");
+        let file = File::create(&log).expect("create the log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_havok"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone the log file"))
+            .stderr(file)
+            .env("NO_COLOR", "1");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("HAVOK_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(env.iter().copied());
+        // SAFETY: prctl is async-signal-safe. If the test process is killed
+        // (nextest's timeout) before Drop runs, the kernel kills havok too.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_havok")));
+        Havok {
+            child,
+            dir: Some(dir),
+            log,
+            exit: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Everything havok printed so far (stdout and stderr interleaved).
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    pub fn sigkill(&self) {
+        self.signal(libc::SIGKILL);
+    }
+
+    pub fn sigint(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if self.exit.is_some() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet (exit is None).
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Whether havok has exited (reaping it if so).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().expect("wait for havok");
+        }
+        self.exit
+    }
+
+    /// Waits for havok to exit; panics with the log's tail after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        eventually("havok to exit", timeout, || {
+            let status = self.exited();
+            async move { status }
+        })
+        .await
+    }
+
+    /// Waits until the log contains `needle`; panics early if havok exits without it.
+    pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+        let what = format!("havok to log {needle:?}");
+        eventually(&what, timeout, || {
+            let text = self.log_text();
+            let status = if text.contains(needle) {
+                None
+            } else {
+                self.exited()
+            };
+            async move {
+                if text.contains(needle) {
+                    return Ok(());
+                }
+                if let Some(status) = status {
+                    panic!("havok exited ({status}) without logging {needle:?}");
+                }
+                Err(format!("{} bytes of log without it", text.len()))
+            }
+        })
+        .await
+    }
+
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for Havok {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            // Keep the whole log for a look after the test.
+            let kept = self.dir.take().map(TempDir::keep);
+            eprintln!(
+                "---- last 60 lines of havok's log ({}) ----\n{}\n---- end of havok's log ----",
+                kept.map(|d| d.join("havok.log"))
+                    .unwrap_or_default()
+                    .display(),
+                self.log_tail(60)
+            );
+        }
+    }
+}
