@@ -360,7 +360,8 @@ impl Reconciler {
         self.sink.connect().await?;
         let keys: BTreeSet<RouteKey> = desired.routes.keys().cloned().collect();
         let mut observed = self.sink.observe(&keys).await?;
-        self.metrics.keys_read.inc_by(observed.keys_read);
+        let (keys_read, bytes_read) = (observed.keys_read, observed.bytes_read);
+        self.metrics.keys_read.inc_by(keys_read);
         let plan = plan(&desired, &observed);
         self.warn_conflicts(&plan.conflicts);
         self.write(&plan.ops).await?;
@@ -390,6 +391,8 @@ impl Reconciler {
             .observe(started.elapsed().as_secs_f64());
         tracing::debug!(
             ops = plan.ops.len(),
+            keys_read,
+            bytes_read,
             routes = desired.routes.len(),
             servers = desired.server_count(),
             took = ?started.elapsed(),
