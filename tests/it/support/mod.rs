@@ -24,6 +24,7 @@ pub mod etcd;
 pub mod http;
 pub mod images;
 pub mod store;
+pub mod vulcand_contract;
 pub mod wait;
 
 pub use child::Havok;
