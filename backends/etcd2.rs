@@ -1,39 +1,16 @@
-//! Placeholder until the backend lands.
-use crate::config::{Config, ConfigError};
-use crate::model::RouteKey;
-use crate::sink::{Observed, Op, RouteSink, SinkError};
-use async_trait::async_trait;
-use std::collections::BTreeSet;
+//! The `etcd2` backend: Vulcand's routes in etcd's v2 keys API, for a Vulcand
+//! started with `-etcdApiVer=2` (its engine is vulcand/vulcand `engine/etcdng/v2/etcd.go`).
+//!
+//! - `wire`: the keys API on the wire: key and form encoding, answers, error bodies.
+//! - `keys`: a thin client for `/v2/keys`: one method per call, failover
+//!   across `--etcd-machines`.
+//! - `sink`: [`Etcd2Sink`], the `RouteSink`: key layout, `observe`, TTL
+//!   refresh, orphans.
+//! - `writes`: its writes: Vulcand's order, and the guarded removal of a route.
 
-pub struct Etcd2Sink;
+mod keys;
+mod sink;
+mod wire;
+mod writes;
 
-impl Etcd2Sink {
-    pub fn new(_config: &Config, _node: &str) -> Result<Etcd2Sink, ConfigError> {
-        Err(ConfigError::Invalid("not implemented yet".into()))
-    }
-}
-
-#[async_trait]
-impl RouteSink for Etcd2Sink {
-    fn name(&self) -> &'static str {
-        "etcd2"
-    }
-    fn describe(&self) -> String {
-        String::new()
-    }
-    async fn connect(&mut self) -> Result<(), SinkError> {
-        todo!()
-    }
-    async fn observe(&mut self, _routes: &BTreeSet<RouteKey>) -> Result<Observed, SinkError> {
-        todo!()
-    }
-    async fn apply(&mut self, _ops: &[Op]) -> Result<(), SinkError> {
-        todo!()
-    }
-    async fn keepalive(&mut self) -> Result<(), SinkError> {
-        todo!()
-    }
-    async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
-        todo!()
-    }
-}
+pub use sink::Etcd2Sink;

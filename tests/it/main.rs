@@ -2,5 +2,6 @@
 
 mod support;
 
+mod etcd2_sink;
 mod harness;
 mod vulcand_api_sink;

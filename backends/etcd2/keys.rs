@@ -1,0 +1,341 @@
+//! A thin client for etcd's v2 keys API (`/v2/keys`): one method per call
+//! havok makes, with failover across the `--etcd-machines` members.
+//!
+//! The calls are the ones Vulcand's own v2 engine makes through
+//! `go.etcd.io/etcd/client/v2` (vulcand/vulcand `engine/etcdng/v2/etcd.go`:
+//! `kapi.Get` with `Recursive`, `kapi.Set` with `TTL`, `kapi.Delete`), plus the
+//! conditional forms havok needs (`prevExist`, `prevIndex`, `dir`, `refresh`).
+
+use reqwest::{Method, StatusCode};
+
+use super::wire::{
+    key_url, parse_error, write_form, Answer, EtcdError, Node, COMPARE_FAILED, DIR_NOT_EMPTY,
+    KEY_NOT_FOUND, NODE_EXISTS,
+};
+use crate::backends::http;
+use crate::config::Secret;
+use crate::sink::SinkError;
+
+/// Why a keys-API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    /// No member answered: each was down, refused the connection or timed out.
+    #[error("cannot reach etcd v2 at {tried}: {reason}")]
+    Unreachable { tried: String, reason: String },
+    /// A member answered with one of etcd's JSON error bodies.
+    #[error("etcd v2 at {member} refused {key}: {error}")]
+    Etcd {
+        member: String,
+        key: String,
+        error: EtcdError,
+    },
+    /// A member answered with something that is not etcd's JSON (a proxy, or
+    /// etcd 3.4+ without `--enable-v2=true`, which answers `404 page not found`).
+    #[error("etcd v2 at {member} refused {key}: {reason}")]
+    Http {
+        member: String,
+        key: String,
+        reason: String,
+    },
+    /// A member answered 2xx with a body that is not the keys API's JSON.
+    #[error("etcd v2 at {member} sent an unreadable answer for {key}: {reason}")]
+    Decode {
+        member: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl KeysError {
+    /// The etcd error code, when etcd sent one.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            KeysError::Etcd { error, .. } => error.code,
+            _ => None,
+        }
+    }
+}
+
+impl From<KeysError> for SinkError {
+    fn from(e: KeysError) -> SinkError {
+        match e {
+            KeysError::Unreachable { tried, reason } => SinkError::Unreachable {
+                store: format!("etcd v2 at {tried}"),
+                reason,
+            },
+            KeysError::Etcd { member, key, error } => SinkError::Refused {
+                store: format!("etcd v2 at {member}"),
+                object: key,
+                reason: error.to_string(),
+            },
+            KeysError::Http {
+                member,
+                key,
+                reason,
+            }
+            | KeysError::Decode {
+                member,
+                key,
+                reason,
+            } => SinkError::Refused {
+                store: format!("etcd v2 at {member}"),
+                object: key,
+                reason,
+            },
+        }
+    }
+}
+
+/// A successful read: the node and what it cost.
+#[derive(Debug)]
+pub struct Read {
+    pub node: Node,
+    pub bytes: u64,
+}
+
+/// How to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delete {
+    /// One key.
+    Key,
+    /// One key, only if it was last modified at this index (compare-and-delete).
+    KeyAt(u64),
+    /// A directory, only if it is empty (`dir=true` without `recursive`).
+    EmptyDir,
+    /// A directory and everything under it (`recursive=true`).
+    Tree,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Done,
+    /// Nothing was there (errorCode 100): as good as done.
+    Missing,
+    /// The directory holds keys (errorCode 108).
+    NotEmpty,
+    /// The key changed since it was read (errorCode 101).
+    Changed,
+}
+
+/// The members and the client that talks to them.
+pub struct KeysApi {
+    http: reqwest::Client,
+    machines: Vec<String>,
+    /// The member that answered last: tried first, so a dead member costs
+    /// one failed connect when it dies, not one per request.
+    current: usize,
+    auth: Option<(String, Secret)>,
+}
+
+impl KeysApi {
+    pub fn new(
+        http: reqwest::Client,
+        machines: Vec<String>,
+        auth: Option<(String, Secret)>,
+    ) -> KeysApi {
+        KeysApi {
+            http,
+            machines,
+            current: 0,
+            auth,
+        }
+    }
+
+    pub fn machines(&self) -> &[String] {
+        &self.machines
+    }
+
+    /// `GET key` (`recursive=true` for a whole tree); `None` when the key does not exist.
+    pub async fn get(&mut self, key: &str, recursive: bool) -> Result<Option<Read>, KeysError> {
+        let query: &[(&str, &str)] = if recursive {
+            &[("recursive", "true"), ("sorted", "true")]
+        } else {
+            &[]
+        };
+        match self.call(Method::GET, key, query, None).await {
+            Ok((member, body)) => {
+                let answer: Answer =
+                    serde_json::from_slice(&body).map_err(|e| KeysError::Decode {
+                        member,
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Some(Read {
+                    node: answer.node,
+                    bytes: body.len() as u64,
+                }))
+            }
+            Err(e) if e.code() == Some(KEY_NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT key value=…&ttl=…`: create or overwrite (a watch event either way).
+    pub async fn set(&mut self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), KeysError> {
+        let form = write_form(value, ttl);
+        self.call(Method::PUT, key, &[], Some(&form)).await?;
+        Ok(())
+    }
+
+    /// `PUT key value=…&prevExist=false`: create only when missing, so an
+    /// existing key fires no watch event. `false` when it already existed.
+    pub async fn create(
+        &mut self,
+        key: &str,
+        value: &str,
+        ttl: Option<u64>,
+    ) -> Result<bool, KeysError> {
+        let form = write_form(value, ttl);
+        match self
+            .call(Method::PUT, key, &[("prevExist", "false")], Some(&form))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(NODE_EXISTS) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT key refresh=true&prevExist=true&ttl=…` without a value: extends
+    /// the TTL without notifying watchers, so Vulcand does not reload.
+    /// `false` when the key no longer exists (it expired).
+    pub async fn refresh(&mut self, key: &str, ttl: u64) -> Result<bool, KeysError> {
+        let query = [("refresh", "true"), ("prevExist", "true")];
+        let form = [("ttl", ttl.to_string())];
+        match self.call(Method::PUT, key, &query, Some(&form)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(KEY_NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE key` in one of the [`Delete`] forms.
+    pub async fn delete(&mut self, key: &str, how: Delete) -> Result<Deleted, KeysError> {
+        let index;
+        let query: Vec<(&str, &str)> = match how {
+            Delete::Key => vec![],
+            Delete::KeyAt(at) => {
+                index = at.to_string();
+                vec![("prevIndex", index.as_str())]
+            }
+            Delete::EmptyDir => vec![("dir", "true")],
+            Delete::Tree => vec![("recursive", "true")],
+        };
+        match self.call(Method::DELETE, key, &query, None).await {
+            Ok(_) => Ok(Deleted::Done),
+            Err(e) => match e.code() {
+                Some(KEY_NOT_FOUND) => Ok(Deleted::Missing),
+                Some(DIR_NOT_EMPTY) => Ok(Deleted::NotEmpty),
+                Some(COMPARE_FAILED) => Ok(Deleted::Changed),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Sends one request, starting at the member that answered last and
+    /// moving on when a member cannot be reached or answers 5xx (no leader,
+    /// raft timeout). Returns the member and the body of a 2xx answer.
+    async fn call(
+        &mut self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, String)]>,
+    ) -> Result<(String, Vec<u8>), KeysError> {
+        let n = self.machines.len();
+        let mut failures = Vec::new();
+        let mut answered = None;
+        for step in 0..n {
+            let i = (self.current + step) % n;
+            let member = self.machines[i].clone();
+            let mut req = self
+                .http
+                .request(method.clone(), key_url(&member, key))
+                .query(query);
+            if let Some(form) = form {
+                req = req.form(form);
+            }
+            if let Some((user, password)) = &self.auth {
+                req = req.basic_auth(user, Some(password.expose()));
+            }
+            let (status, body) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    match resp.bytes().await {
+                        Ok(body) => (status, body.to_vec()),
+                        Err(e) => {
+                            failures.push(format!("{member}: {}", http::describe(&e)));
+                            continue;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures.push(format!("{member}: {}", http::describe(&e)));
+                    continue;
+                }
+            };
+            if status.is_success() {
+                if i != self.current {
+                    tracing::warn!(
+                        member = %member,
+                        failed = %failures.join("; "),
+                        "etcd v2: switched to another member"
+                    );
+                    self.current = i;
+                }
+                return Ok((member, body));
+            }
+            let error = error_of(&member, key, status, &body);
+            if status.is_server_error() {
+                failures.push(format!("{member}: {error}"));
+                answered = Some(error);
+                continue;
+            }
+            // An answer about the key itself (4xx): the member works.
+            self.current = i;
+            return Err(error);
+        }
+        Err(answered.unwrap_or_else(|| KeysError::Unreachable {
+            tried: self.machines.join(","),
+            reason: failures.join("; "),
+        }))
+    }
+}
+
+fn error_of(member: &str, key: &str, status: StatusCode, body: &[u8]) -> KeysError {
+    match parse_error(status, body) {
+        Ok(error) => KeysError::Etcd {
+            member: member.to_string(),
+            key: key.to_string(),
+            error,
+        },
+        Err(reason) => KeysError::Http {
+            member: member.to_string(),
+            key: key.to_string(),
+            reason,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An etcd error becomes a `Refused` naming the member, the key and the reason.
+    #[test]
+    fn errors_name_the_key() {
+        let e = error_of(
+            "http://m:2379",
+            "/vulcand/frontends/f/frontend",
+            StatusCode::PRECONDITION_FAILED,
+            br#"{"errorCode":101,"message":"Compare failed","cause":"[1 != 5]","index":5}"#,
+        );
+        assert_eq!(e.code(), Some(COMPARE_FAILED));
+        let sink: SinkError = e.into();
+        assert_eq!(
+            sink.to_string(),
+            "etcd v2 at http://m:2379 refused /vulcand/frontends/f/frontend: Compare failed ([1 != 5]), errorCode 101"
+        );
+    }
+}
