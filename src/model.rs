@@ -318,7 +318,12 @@ fn hosts_of(container: &Container, rules: &Rules) -> Result<Vec<String>, Refusal
     if let Some(list) = container.labels.get(labels::HOST) {
         let mut hosts = Vec::new();
         for raw in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-            let host = normalize_host(raw)?;
+            // Name the label: the operator wrote this value, not Docker.
+            let host = normalize_host(raw).map_err(|_| Refusal::BadLabel {
+                label: labels::HOST,
+                value: raw.to_string(),
+                expected: "comma-separated DNS names (RFC 1123: letters, digits and inner hyphens, labels of at most 63)",
+            })?;
             let inside = host == *root || host.ends_with(&format!(".{root}"));
             if !inside && !rules.allow_any_host {
                 return Err(Refusal::ForeignHost {
@@ -548,7 +553,17 @@ fn binding_address(bindings: &[(String, u16)], host_ip: IpAddr) -> (IpAddr, u16)
 /// their servers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RouteTable {
+    /// In JSON (`/routes`, `havok routes --json`) keyed by `host` or `host/path`:
+    /// JSON object keys must be strings, and a `RouteKey` is a struct.
+    #[serde(serialize_with = "routes_by_name")]
     pub routes: BTreeMap<RouteKey, RouteEntry>,
+}
+
+fn routes_by_name<S: serde::Serializer>(
+    routes: &BTreeMap<RouteKey, RouteEntry>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(routes.iter().map(|(key, entry)| (key.to_string(), entry)))
 }
 
 /// One route of the table.
@@ -975,7 +990,7 @@ mod tests {
                     &format!("{}.local", ["abcdefghij"; 25].join(".")),
                 ),
                 rules(),
-                "host name",
+                "label havok.host=",
             ),
             (
                 "foreign host",
@@ -987,7 +1002,7 @@ mod tests {
                 "bad havok.host entry",
                 with_label(web("web-1", "foo"), labels::HOST, "ok.local,bad`.local"),
                 rules(),
-                "host name",
+                "label havok.host=\"bad`.local\": expected",
             ),
             (
                 "no published port",
@@ -1147,6 +1162,26 @@ mod tests {
         assert_eq!(entry.conflicts.len(), 1);
         assert_eq!(entry.conflicts[0].0, "web-2");
         assert_eq!(table.server_count(), 2);
+    }
+
+    /// The table is JSON (`/routes`, `havok routes --json`), keyed by `host` or `host/path`.
+    #[test]
+    fn table_serializes_to_json() {
+        let mut all = Vec::new();
+        for c in [
+            web("web-1", "foo"),
+            with_label(web("web-2", "foo"), labels::PATH, "/api"),
+        ] {
+            let Verdict::Routed(list) = route_container(&c, &rules(), "n") else {
+                panic!()
+            };
+            all.extend(list);
+        }
+        let json = serde_json::to_value(RouteTable::build(&all)).unwrap();
+        let routes = json["routes"].as_object().unwrap();
+        let keys: Vec<&str> = routes.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["foo.local", "foo.local/api"]);
+        assert_eq!(routes["foo.local/api"]["spec"]["key"]["path"], "/api");
     }
 
     #[test]

@@ -199,6 +199,8 @@ pub struct Reconciler {
     refused: HashMap<String, String>,
     /// The conflict last warned about per route (once per route and value).
     conflicts: HashMap<RouteKey, String>,
+    /// The same for containers of this node that disagree about a route.
+    container_conflicts: HashMap<RouteKey, String>,
     /// What this node last wrote or read; `None` forces a full pass.
     cache: Option<Observed>,
     have_listing: bool,
@@ -222,6 +224,7 @@ impl Reconciler {
             containers: BTreeMap::new(),
             refused: HashMap::new(),
             conflicts: HashMap::new(),
+            container_conflicts: HashMap::new(),
             cache: None,
             have_listing: false,
             passes: 0,
@@ -463,12 +466,37 @@ impl Reconciler {
         }
     }
 
-    fn publish(&self, desired: &RouteTable) {
+    fn publish(&mut self, desired: &RouteTable) {
         self.metrics.routes.set(desired.routes.len() as i64);
         self.metrics.servers.set(desired.server_count() as i64);
+        // Containers of this node that disagree about a route's frontend
+        // settings: the first by name wins; warn once per route and text.
+        self.container_conflicts.retain(|key, _| {
+            desired
+                .routes
+                .get(key)
+                .is_some_and(|e| !e.conflicts.is_empty())
+        });
         for (key, entry) in &desired.routes {
-            for (container, limits) in &entry.conflicts {
-                tracing::debug!(route = %key, container, ?limits, "container asks for other frontend settings; the first by name wins");
+            if entry.conflicts.is_empty() {
+                continue;
+            }
+            let json = |l| serde_json::to_string(l).unwrap_or_default();
+            let winner = entry.servers.values().map(|s| s.container.as_str()).min();
+            let others: Vec<String> = entry
+                .conflicts
+                .iter()
+                .map(|(container, limits)| format!("{container} wants {}", json(limits)))
+                .collect();
+            let text = format!(
+                "containers ask for other frontend settings: {}; using {} from {} (the first by name)",
+                others.join(", "),
+                json(&entry.spec.limits),
+                winner.unwrap_or("?")
+            );
+            if self.container_conflicts.get(key) != Some(&text) {
+                tracing::warn!(route = %key, "{text}");
+                self.container_conflicts.insert(key.clone(), text);
             }
         }
         self.status.set_table(desired.clone());
