@@ -34,7 +34,8 @@ Examples:
 
 /// `havok [FLAGS]` runs the bridge; `havok routes` prints the route table once.
 #[derive(Debug, Clone, Default, Parser, Serialize)]
-#[command(name = "havok", version = VERSION, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+// args_override_self: a flag given twice takes its last value, as Go's flag package did.
+#[command(name = "havok", version = VERSION, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     #[serde(skip)]
@@ -373,6 +374,15 @@ mod tests {
         assert_eq!(
             serde_json::to_value(parse(&[])).unwrap(),
             serde_json::json!({})
+        );
+    }
+
+    /// A flag given twice keeps its last value, as the original's Go flags did.
+    #[test]
+    fn last_flag_wins() {
+        assert_eq!(
+            parse(&["--ttl", "5s", "-ttl", "7s"]).ttl.as_deref(),
+            Some("7s")
         );
     }
 

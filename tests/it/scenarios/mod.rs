@@ -96,11 +96,16 @@ impl Fixture {
 
     /// The arguments every havok of this fixture gets, plus `extra`.
     pub fn args(&self, node: &str, extra: &[&str]) -> Vec<String> {
+        self.args_with_names(node, &format!("^{}-", self.scope), extra)
+    }
+
+    /// Like [`args`](Self::args) with another `-names` regex (several nodes splitting one Docker).
+    pub fn args_with_names(&self, node: &str, names: &str, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "--backend".into(),
             self.backend.flag().into(),
             "-names".into(),
-            format!("^{}-", self.scope),
+            names.into(),
             "--node-id".into(),
             node.into(),
             "--ttl".into(),
@@ -122,6 +127,13 @@ impl Fixture {
     /// Starts havok as node `node` with the fixture's arguments and `extra`.
     pub fn havok(&self, node: &str, extra: &[&str]) -> Havok {
         let args = self.args(node, extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Havok::spawn(&refs)
+    }
+
+    /// Starts havok as node `node` routing only containers whose name matches `names`.
+    pub fn havok_with_names(&self, node: &str, names: &str, extra: &[&str]) -> Havok {
+        let args = self.args_with_names(node, names, extra);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         Havok::spawn(&refs)
     }
