@@ -408,21 +408,30 @@ async fn changes_during<T>(
                 .timeout(Duration::from_millis(500))
                 .send()
                 .await;
-            match answer {
-                Ok(r) => {
-                    let body = r.text().await.unwrap_or_default();
-                    (out, 1, vec![body])
-                }
-                Err(_) => (out, 0, Vec::new()),
+            // etcd sends the headers of a wait at once and the body when an event comes.
+            let body = match answer {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if body.is_empty() {
+                (out, 0, Vec::new())
+            } else {
+                (out, 1, vec![body])
             }
         }
         #[cfg(feature = "vulcand-api")]
         Backend::VulcandApi => {
             let contract = f.contract.as_ref().unwrap();
-            let before = contract.write_count();
+            let before = contract.writes().len();
             let out = action.await;
-            let n = contract.write_count() - before;
-            (out, n, vec![format!("{n} API writes")])
+            // Server upserts are the API backend's keepalive (the server TTL);
+            // anything else would make Vulcand reload for nothing.
+            let writes: Vec<String> = contract.writes()[before..]
+                .iter()
+                .filter(|w| !(w.starts_with("POST /v2/backends/") && w.ends_with("/servers")))
+                .cloned()
+                .collect();
+            (out, writes.len(), writes)
         }
         #[allow(unreachable_patterns)]
         other => panic!("{other:?} is not compiled in"),
