@@ -6,10 +6,11 @@
 //! timeout) leaves them behind, and the next test process on this host removes
 //! them once that pid is gone. Nothing without those labels is ever touched.
 
-use std::net::IpAddr;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Once;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::Value;
@@ -183,9 +184,9 @@ impl Drop for TestContainer {
 }
 
 /// Runs the test httpd image (answers `hello from <hostname>` on port 80) under
-/// `--init`, so that `docker stop` takes a fraction of a second. An empty
-/// `hostname` leaves Docker's default (the short id). `extra_args` go before
-/// the image: `-P`, `-l havok.host=x`, `--network n`…
+/// `--init`, so that `docker stop` takes a fraction of a second, and returns
+/// once it answers. An empty `hostname` leaves Docker's default (the short id).
+/// `extra_args` go before the image: `-P`, `-l havok.host=x`, `--network n`…
 pub fn run_httpd(name: &str, hostname: &str, extra_args: &[&str]) -> TestContainer {
     let image = images::httpd();
     let mut args = vec!["--init"];
@@ -194,7 +195,52 @@ pub fn run_httpd(name: &str, hostname: &str, extra_args: &[&str]) -> TestContain
     }
     args.extend_from_slice(extra_args);
     args.push(image);
-    TestContainer::run(name, &args)
+    let container = TestContainer::run(name, &args);
+    wait_serving(&container);
+    container
+}
+
+/// Waits until the httpd answers on port 80 at one of the container's network
+/// addresses (which the host reaches directly): Docker publishes the port
+/// before busybox listens, and a request in between gets an empty reply.
+fn wait_serving(container: &TestContainer) {
+    let inspect = container.inspect();
+    let addresses: Vec<SocketAddr> = inspect["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|networks| {
+            networks
+                .values()
+                .filter_map(|n| n["IPAddress"].as_str()?.parse().ok())
+                .map(|ip: IpAddr| SocketAddr::new(ip, 80))
+                .collect()
+        })
+        .unwrap_or_default();
+    if addresses.is_empty() {
+        return; // `--network none` or `host`: nothing to reach it by.
+    }
+    let started = Instant::now();
+    while !addresses.iter().any(|a| answers_http(*a)) {
+        if started.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "warning: {} does not answer on {addresses:?} after 10s",
+                container.name()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn answers_http(address: SocketAddr) -> bool {
+    let timeout = Duration::from_millis(500);
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let mut reply = String::new();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok()
+        && stream.read_to_string(&mut reply).is_ok()
+        && reply.starts_with("HTTP/1.")
 }
 
 /// A Docker network this test created; removed on drop, after disconnecting

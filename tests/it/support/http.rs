@@ -80,6 +80,12 @@ async fn request(
     // HTTP/1.0: the server closes the connection after the response.
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
+    if raw.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{method} {url}: the connection closed without a response"),
+        ));
+    }
     parse(&raw).ok_or_else(|| {
         bad(format!(
             "{method} {url}: malformed response {:?}",
