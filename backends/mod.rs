@@ -71,3 +71,27 @@ pub fn build(config: &Config, node: &str) -> Result<Box<dyn RouteSink>, ConfigEr
         other => unreachable!("{other} passed ensure_compiled"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default is the first compiled-in backend, in the order etcd3, etcd2, vulcand-api.
+    #[test]
+    fn default_is_first_compiled_in() {
+        let first = BackendKind::ALL.into_iter().find(|b| is_compiled(*b)).unwrap();
+        assert_eq!(default_backend(), first);
+        assert!(ensure_compiled(default_backend()).is_ok());
+    }
+
+    /// Naming a backend that is not compiled in is an error naming the Cargo feature to enable
+    /// (runs in the single-feature builds CI makes).
+    #[test]
+    fn missing_backend_names_its_feature() {
+        for kind in BackendKind::ALL.into_iter().filter(|b| !is_compiled(*b)) {
+            let err = ensure_compiled(kind).unwrap_err().to_string();
+            assert!(err.contains(&format!("--features {kind}")), "{err}");
+            assert!(err.contains("not compiled into this havok"), "{err}");
+        }
+    }
+}
