@@ -503,7 +503,7 @@ impl Config {
             (ca, cert, key) => {
                 let identity = match (cert, key) {
                     (Some(c), Some(k)) => {
-                        Some((read_file("--etcd-cert", c)?, read_file("--etcd-key", k)?))
+                        Some((read_pem("--etcd-cert", c)?, read_pem("--etcd-key", k)?))
                     }
                     (None, None) => None,
                     _ => {
@@ -512,7 +512,7 @@ impl Config {
                         ))
                     }
                 };
-                let ca = ca.as_ref().map(|p| read_file("--etcd-ca", p)).transpose()?;
+                let ca = ca.as_ref().map(|p| read_pem("--etcd-ca", p)).transpose()?;
                 Some(TlsFiles { ca, identity })
             }
         };
@@ -537,7 +537,7 @@ impl Config {
         let vulcand_ca = raw
             .vulcand_ca
             .as_ref()
-            .map(|p| read_file("--vulcand-ca", p))
+            .map(|p| read_pem("--vulcand-ca", p))
             .transpose()?;
 
         Ok(Config {
@@ -617,6 +617,21 @@ fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
             what: flag,
             path: path.to_path_buf(),
             reason: "the file is empty".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads a certificate or key file and checks that it is PEM: the TLS
+/// libraries only parse it at the first connection, where a wrong file would
+/// look like an unreachable store and be retried forever.
+fn read_pem(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let bytes = read_file(flag, path)?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(ConfigError::File {
+            what: flag,
+            path: path.to_path_buf(),
+            reason: "not a PEM file (expected a -----BEGIN ...----- block)".into(),
         });
     }
     Ok(bytes)
