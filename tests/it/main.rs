@@ -4,4 +4,7 @@ mod support;
 
 mod etcd2_sink;
 mod harness;
+mod operators;
+mod scenarios;
+mod tls;
 mod vulcand_api_sink;

@@ -5,6 +5,9 @@
 //! - `docker`: the `docker` CLI, unique `havok-test-` names, container and network guards.
 //! - `images`: the test images (busybox httpd, etcd), built once per input hash.
 //! - `etcd`: one etcd server or a cluster in containers, on fixed published ports.
+//! - `etcd_tls`, `certs`: etcd behind TLS or a password, and the test PKI (openssl).
+//! - `endpoints`: havok's `--listen` address and its `/healthz`.
+//! - `oneshot`: the havok binary run to completion under a deadline.
 //! - `child`: the havok binary as a child process with its log in a file.
 //! - `http`: a tiny HTTP/1.0 client that needs no backend feature.
 //! - `wait`: `eventually`, the only way tests wait.
@@ -18,11 +21,15 @@
 // re-exports below are its one import list (`use crate::support::*`).
 #![allow(dead_code, unused_imports)]
 
+pub mod certs;
 pub mod child;
 pub mod docker;
+pub mod endpoints;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod http;
 pub mod images;
+pub mod oneshot;
 pub mod store;
 pub mod vulcand_contract;
 pub mod wait;

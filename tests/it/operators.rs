@@ -1,0 +1,825 @@
+//! Operator features end to end, with the real binary, Docker and each
+//! backend's store: label filters and `havok.enable`, the `havok.*` labels
+//! (hosts, port, path, scheme, network), bad labels, Docker health checks,
+//! rate and connection limits and their conflicts, `--listen`, `havok routes`
+//! and the log flags. Each scenario takes a backend; `per_backend!` runs it
+//! on every compiled-in one.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use havok::model::RouteKey;
+use serde_json::Value;
+
+use crate::scenarios::proxy::DockerProxy;
+use crate::scenarios::{Backend, Fixture};
+use crate::support::endpoints::{get, listen_url, wait_health};
+use crate::support::oneshot::run_havok;
+use crate::support::*;
+
+/// `--label-filter` (both spellings, repeated): only containers with every pair are routed, by listing and by event.
+async fn label_filter_selects(b: Backend) {
+    let f = Fixture::start(b, "label-filter").await;
+    let both_labels = ["-P", "-l", "team=a", "-l", "tier=web"];
+    let early = run_httpd(&f.name("early"), "both", &both_labels);
+    let _one = run_httpd(&f.name("one"), "one", &["-P", "-l", "team=a"]);
+    let _other = run_httpd(
+        &f.name("other"),
+        "other",
+        &["-P", "-l", "team=b", "-l", "tier=web"],
+    );
+    // Labels match, but the name is outside -names: -names still applies.
+    let _outside = run_httpd(&unique_name("label-filter-out"), "outside", &both_labels);
+    let mut havok = f.havok(
+        "n1",
+        &["--label-filter", "team=a", "-label-filter", "tier=web"],
+    );
+    // One before havok (listing), one after (event).
+    let late = run_httpd(&f.name("late"), "both", &both_labels);
+    f.wait_urls("both.local", &[f.url_of(&early), f.url_of(&late)])
+        .await;
+    wait_passes(&mut havok, 2).await;
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["both.local"], "{s:#?}");
+}
+
+/// `--exposed-by-default=false`: only `havok.enable=true` containers are routed.
+async fn exposed_by_default_false(b: Backend) {
+    let f = Fixture::start(b, "opt-in").await;
+    let mut havok = f.havok("n1", &["--exposed-by-default=false"]);
+    let _plain = f.web("plain", "plain");
+    let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
+    let opted = run_httpd(&f.name("in"), "in", &["-P", "-l", "havok.enable=true"]);
+    f.wait_urls("in.local", &[f.url_of(&opted)]).await;
+    wait_passes(&mut havok, 2).await;
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["in.local"], "{s:#?}");
+}
+
+/// By default every matching container is routed, except one labelled `havok.enable=false`.
+async fn enable_false_opts_out(b: Backend) {
+    let f = Fixture::start(b, "opt-out").await;
+    let mut havok = f.havok("n1", &[]);
+    let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
+    let plain = f.web("plain", "plain");
+    f.wait_urls("plain.local", &[f.url_of(&plain)]).await;
+    wait_passes(&mut havok, 2).await;
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["plain.local"], "{s:#?}");
+}
+
+/// `havok.host` names several hosts inside the root domain; a foreign one is refused once, and allowed with `--allow-any-host`.
+async fn explicit_hosts(b: Backend) {
+    let f = Fixture::start(b, "hosts").await;
+    let mut n1 = f.havok("n1", &["-root-domain", "example.com"]);
+    let multi = run_httpd(
+        &f.name("multi"),
+        "multi",
+        &["-P", "-l", "havok.host=a.example.com, B.example.com"],
+    );
+    let foreign = run_httpd(
+        &f.name("foreign"),
+        "foreign",
+        &["-P", "-l", "havok.host=x.other.org"],
+    );
+    let url = f.url_of(&multi);
+    f.wait_urls("a.example.com", std::slice::from_ref(&url))
+        .await;
+    f.wait_urls("b.example.com", std::slice::from_ref(&url))
+        .await;
+    wait_passes(&mut n1, 2).await;
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["a.example.com", "b.example.com"], "{s:#?}");
+    let warning = "outside the root domain";
+    assert_eq!(
+        warnings_for(&n1, foreign.name(), warning),
+        1,
+        "{}",
+        n1.log_tail(30)
+    );
+
+    let _n2 = f.havok("n2", &["-root-domain", "example.com", "--allow-any-host"]);
+    f.wait_urls("x.other.org", &[f.url_of(&foreign)]).await;
+    wait_passes(&mut n1, 2).await;
+    assert_eq!(
+        warnings_for(&n1, foreign.name(), warning),
+        1,
+        "{}",
+        n1.log_tail(30)
+    );
+}
+
+/// `havok.port` picks the published port, the lowest is the default, `havok.scheme=https` changes the URL.
+async fn port_and_scheme_labels(b: Backend) {
+    let f = Fixture::start(b, "port-scheme").await;
+    let mut havok = f.havok("n1", &[]);
+    let two_ports = ["-P", "--expose", "8080"];
+    let alt = run_httpd(
+        &f.name("alt"),
+        "alt",
+        &[&two_ports[..], &["-l", "havok.port=8080"]].concat(),
+    );
+    let low = run_httpd(&f.name("low"), "low", &two_ports);
+    let tls = run_httpd(&f.name("tls"), "tls", &["-P", "-l", "havok.scheme=https"]);
+    let unpublished = run_httpd(&f.name("nopub"), "nopub", &["-P", "-l", "havok.port=9999"]);
+    f.wait_urls(
+        "alt.local",
+        &[format!("http://127.0.0.1:{}", alt.host_port(8080))],
+    )
+    .await;
+    f.wait_urls("low.local", &[f.url_of(&low)]).await;
+    f.wait_urls(
+        "tls.local",
+        &[format!("https://127.0.0.1:{}", tls.host_port(80))],
+    )
+    .await;
+    wait_passes(&mut havok, 2).await;
+    assert_eq!(
+        warnings_for(&havok, unpublished.name(), "container port 9999/tcp"),
+        1,
+        "{}",
+        havok.log_tail(30)
+    );
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["alt.local", "low.local", "tls.local"], "{s:#?}");
+}
+
+/// `havok.path=/api` is a route of its own (frontend, backend, PathRegexp) and is removed with its last server.
+async fn path_label_is_its_own_route(b: Backend) {
+    let f = Fixture::start(b, "path").await;
+    let _havok = f.havok("n1", &[]);
+    let api = run_httpd(&f.name("api"), "foo", &["-P", "-l", "havok.path=/api/"]);
+    let root = f.web("root", "foo");
+    let api_key = RouteKey {
+        host: "foo.local".into(),
+        path: Some("/api".into()),
+    };
+    let api_url = f.url_of(&api);
+    let s = wait_for_snapshot(f.view.as_ref(), "the /api route", TIMEOUT, |s| {
+        key_urls(s, &api_key) == [api_url.clone()] && key_has_route(s, &api_key)
+    })
+    .await;
+    let s2 = f.wait_urls("foo.local", &[f.url_of(&root)]).await;
+    let frontend = frontend_of(&s, &api_key).expect("the /api frontend");
+    assert_eq!(
+        frontend["Route"],
+        "Host(`foo.local`) && PathRegexp(`^/api(/.*)?$`)"
+    );
+    assert_eq!(frontend["BackendId"], api_key.id().as_str());
+    assert_eq!(s2.backends.len(), 2, "two backends: {s2:#?}");
+    assert_eq!(s2.frontends.len(), 2, "two frontends: {s2:#?}");
+
+    api.stop();
+    let s = wait_for_snapshot(f.view.as_ref(), "the /api route to go", TIMEOUT, |s| {
+        !s.backends.contains_key(api_key.id().as_str())
+            && !s.frontends.contains_key(api_key.id().as_str())
+    })
+    .await;
+    assert_eq!(s.urls("foo.local"), [f.url_of(&root)], "{s:#?}");
+    assert!(s.has_route("foo.local"), "{s:#?}");
+}
+
+/// `--network NAME` routes to the container's address and port on that network, and the URL answers.
+async fn network_flag_routes_container_address(b: Backend) {
+    let f = Fixture::start(b, "network-flag").await;
+    let net = TestNetwork::create("op-net");
+    let mut havok = f.havok("n1", &["--network", net.name()]);
+    let web = run_httpd(&f.name("web"), "foo", &["--network", net.name()]);
+    let elsewhere = f.web("elsewhere", "bar");
+    let url = format!("http://{}:80", web.ip(net.name()));
+    f.wait_urls("foo.local", std::slice::from_ref(&url)).await;
+    let answer = http_get(&format!("{url}/"))
+        .await
+        .expect("GET the server URL");
+    assert!(answer.body.contains("hello from foo"), "{}", answer.body);
+    wait_passes(&mut havok, 2).await;
+    assert_eq!(
+        warnings_for(&havok, elsewhere.name(), "not attached to network"),
+        1,
+        "{}",
+        havok.log_tail(30)
+    );
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["foo.local"], "{s:#?}");
+}
+
+/// The `havok.network` label routes an unpublished container by its address on that network.
+async fn network_label_routes_container_address(b: Backend) {
+    let f = Fixture::start(b, "network-label").await;
+    let net = TestNetwork::create("op-net");
+    let _havok = f.havok("n1", &[]);
+    let label = format!("havok.network={}", net.name());
+    let web = run_httpd(
+        &f.name("web"),
+        "foo",
+        &["--network", net.name(), "-l", &label],
+    );
+    f.wait_urls("foo.local", &[format!("http://{}:80", web.ip(net.name()))])
+        .await;
+}
+
+/// Bad label values: one warning per container naming the label and what is expected; the container is skipped, nothing else changes.
+async fn bad_labels_warn_once(b: Backend) {
+    let f = Fixture::start(b, "bad-labels").await;
+    let mut havok = f.havok("n1", &[]);
+    let cases = [
+        (
+            "port",
+            "havok.port=http",
+            "label havok.port=\"http\": expected",
+        ),
+        (
+            "scheme",
+            "havok.scheme=ftp",
+            "label havok.scheme=\"ftp\": expected http or https",
+        ),
+        (
+            "path",
+            "havok.path=api",
+            "label havok.path=\"api\": expected",
+        ),
+        (
+            "rate",
+            "havok.rate-limit=fast",
+            "label havok.rate-limit=\"fast\": expected a whole number",
+        ),
+        (
+            "conn",
+            "havok.conn-limit=-3",
+            "label havok.conn-limit=\"-3\": expected a whole number",
+        ),
+        (
+            "enable",
+            "havok.enable=yes",
+            "label havok.enable=\"yes\": expected true or false",
+        ),
+        (
+            "host",
+            "havok.host=ok.local,bad_host.local",
+            "label havok.host=\"bad_host.local\": expected",
+        ),
+    ];
+    let bad: Vec<(TestContainer, &str)> = cases
+        .iter()
+        .map(|(suffix, label, warning)| {
+            let c = run_httpd(&f.name(suffix), suffix, &["-P", "-l", label]);
+            (c, *warning)
+        })
+        .collect();
+    let good = f.web("good", "good");
+    f.wait_urls("good.local", &[f.url_of(&good)]).await;
+    wait_passes(&mut havok, 3).await;
+    for (c, warning) in &bad {
+        assert_eq!(
+            warnings_for(&havok, c.name(), warning),
+            1,
+            "one warning for {} containing {warning:?}:\n{}",
+            c.name(),
+            havok.log_tail(40)
+        );
+        assert_eq!(
+            havok
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("not routed") && l.contains(c.name()))
+                .count(),
+            1,
+            "no other warning for {}",
+            c.name()
+        );
+    }
+    let s = f.view.snapshot().await;
+    assert_eq!(hosts(&s), ["good.local"], "{s:#?}");
+}
+
+/// A container with a health check is routed once healthy, removed when unhealthy, routed again on recovery.
+async fn health_check_gates_routing(b: Backend) {
+    let f = Fixture::start(b, "health").await;
+    let mut havok = f.havok("n1", &[]);
+    let web = run_httpd(
+        &f.name("web"),
+        "foo",
+        &[
+            "-P",
+            "--health-cmd",
+            "test -f /tmp/ok",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--health-timeout",
+            "2s",
+        ],
+    );
+    let health = |c: &TestContainer| {
+        c.inspect()["State"]["Health"]["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let w = &web;
+    eventually("the container to turn unhealthy", TIMEOUT, || async move {
+        health(w) == "unhealthy"
+    })
+    .await;
+    wait_passes(&mut havok, 2).await;
+    let s = f.view.snapshot().await;
+    assert!(s.is_empty(), "not routed before it is healthy: {s:#?}");
+
+    let url = f.url_of(&web);
+    // The scratch image has no /tmp until the test makes one.
+    let healthy = || {
+        docker(&[
+            "exec",
+            web.name(),
+            "sh",
+            "-c",
+            "mkdir -p /tmp && touch /tmp/ok",
+        ])
+    };
+    healthy();
+    f.wait_urls("foo.local", std::slice::from_ref(&url)).await;
+    docker(&["exec", web.name(), "rm", "/tmp/ok"]);
+    f.wait_gone("foo.local").await;
+    healthy();
+    f.wait_urls("foo.local", &[url]).await;
+}
+
+/// `-rate-limit*` and `--conn-limit*` become Vulcand's ratelimit and connlimit middlewares (plugin field names), labels override, and they go with the frontend.
+async fn middlewares_from_flags_and_labels(b: Backend) {
+    let f = Fixture::start(b, "middlewares").await;
+    let _havok = f.havok(
+        "n1",
+        &[
+            "-rate-limit",
+            "5",
+            "--rate-limit-burst",
+            "3",
+            "-rate-limit-var=request.host",
+            "--conn-limit",
+            "7",
+            "-conn-limit-var",
+            "client.ip",
+        ],
+    );
+    let foo = f.web("foo", "foo");
+    let bar = run_httpd(
+        &f.name("bar"),
+        "bar",
+        &["-P", "-l", "havok.rate-limit=2", "-l", "havok.conn-limit=0"],
+    );
+    f.wait_urls("foo.local", &[f.url_of(&foo)]).await;
+    f.wait_urls("bar.local", &[f.url_of(&bar)]).await;
+    let s = wait_for_snapshot(f.view.as_ref(), "the middlewares", TIMEOUT, |s| {
+        middlewares(s, "foo.local").len() == 2 && middlewares(s, "bar.local").len() == 1
+    })
+    .await;
+    let foo_mw = middlewares(&s, "foo.local");
+    check_ratelimit(&foo_mw["havok-ratelimit"], 5, 3, "request.host");
+    check_connlimit(&foo_mw["havok-connlimit"], 7, "client.ip");
+    let bar_mw = middlewares(&s, "bar.local");
+    check_ratelimit(&bar_mw["havok-ratelimit"], 2, 3, "request.host");
+    assert!(!bar_mw.contains_key("havok-connlimit"), "{bar_mw:#?}");
+
+    foo.stop();
+    let s = f.wait_gone("foo.local").await;
+    assert!(
+        middlewares(&s, "foo.local").is_empty(),
+        "middlewares go with the frontend: {s:#?}"
+    );
+    assert_eq!(middlewares(&s, "bar.local").len(), 1, "{s:#?}");
+}
+
+/// Two containers of one node asking one host for different limits: the first by name wins, one warning naming both values.
+async fn container_limit_conflict_warns_once(b: Backend) {
+    let f = Fixture::start(b, "limit-conflict").await;
+    let mut havok = f.havok("n1", &[]);
+    let a = run_httpd(&f.name("a"), "foo", &["-P", "-l", "havok.rate-limit=4"]);
+    let b2 = run_httpd(&f.name("b"), "foo", &["-P", "-l", "havok.rate-limit=9"]);
+    f.wait_urls("foo.local", &[f.url_of(&a), f.url_of(&b2)])
+        .await;
+    wait_passes(&mut havok, 3).await;
+    let s = f.view.snapshot().await;
+    check_ratelimit(
+        &middlewares(&s, "foo.local")["havok-ratelimit"],
+        4,
+        1,
+        "client.ip",
+    );
+    let lines = conflict_lines(&havok, "foo.local");
+    assert_eq!(lines.len(), 1, "{}", havok.log_tail(40));
+    assert!(
+        lines[0].contains(b2.name()) && lines[0].contains('9') && lines[0].contains('4'),
+        "names the container and both values: {}",
+        lines[0]
+    );
+}
+
+/// Two nodes with different `-rate-limit` on one host: the middleware stops changing and the second node warns once.
+async fn node_limit_conflict_does_not_flap(b: Backend) {
+    let f = Fixture::start(b, "node-conflict").await;
+    let n1 = f.havok("n1", &["-rate-limit", "5"]);
+    let web = f.web("web", "foo");
+    let url = f.url_of(&web);
+    let requests = |s: &Snapshot| {
+        middlewares(s, "foo.local")
+            .get("havok-ratelimit")
+            .map(|m| m["Middleware"]["Requests"].clone())
+    };
+    wait_for_snapshot(f.view.as_ref(), "n1's route", TIMEOUT, |s| {
+        s.urls("foo.local") == [url.clone()] && requests(s) == Some(5.into())
+    })
+    .await;
+    let n2 = f.havok("n2", &["-rate-limit", "10"]);
+    f.wait_urls("foo.local", &[url.clone(), url.clone()]).await;
+    // Watch the value while both nodes make three more full passes each.
+    let seen = std::sync::Mutex::new(BTreeSet::new());
+    let (p1, p2) = (passes(&n1), passes(&n2));
+    eventually("three more passes of both nodes", TIMEOUT, || {
+        let done = passes(&n1) >= p1 + 3 && passes(&n2) >= p2 + 3;
+        let (view, seen) = (f.view.as_ref(), &seen);
+        async move {
+            let value = requests(&view.snapshot().await).map(|v| v.to_string());
+            seen.lock().unwrap().insert(value);
+            done
+        }
+    })
+    .await;
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        BTreeSet::from([Some("5".to_string())]),
+        "the first node's value stays"
+    );
+    let lines = conflict_lines(&n2, "foo.local");
+    assert_eq!(lines.len(), 1, "n2 warns once:\n{}", n2.log_tail(40));
+    assert!(
+        lines[0].contains("\"Requests\":10") && lines[0].contains("\"Requests\":5"),
+        "names both values: {}",
+        lines[0]
+    );
+    assert!(
+        conflict_lines(&n1, "foo.local").is_empty(),
+        "{}",
+        n1.log_tail(40)
+    );
+}
+
+/// `--listen`: `/healthz` 200 while Docker and the store are fine, 503 naming which is not; `/metrics` and `/routes`.
+async fn listen_endpoints(b: Backend) {
+    let f = Fixture::start(b, "listen").await;
+    let proxy = DockerProxy::start().await;
+    let docker_url = format!("tcp://{}", proxy.addr());
+    let mut havok = f.havok("n1", &["--listen", "127.0.0.1:0", "--docker", &docker_url]);
+    let base = listen_url(&mut havok).await;
+    let web = f.web("web", "foo");
+    let url = f.url_of(&web);
+    f.wait_urls("foo.local", std::slice::from_ref(&url)).await;
+    let ok = wait_health(&base, 200, TIMEOUT).await;
+    assert_eq!(ok.body.trim(), "ok");
+
+    let metrics = eventually("metrics with one route", TIMEOUT, || async {
+        let m = get(&base, "/metrics").await;
+        let text = m.body.clone();
+        (text.contains("havok_routes 1") && text.contains("havok_servers 1")).then_some(m)
+    })
+    .await;
+    assert_eq!(metrics.status, 200);
+    let backend = format!("backend=\"{}\"", b.flag());
+    for needle in [
+        "havok_docker_events_total{action=",
+        "havok_store_writes_total{",
+        backend.as_str(),
+        "op=\"put\"",
+        "havok_resyncs_total",
+        "havok_resync_duration_seconds_bucket",
+        "havok_resync_duration_seconds_count",
+        "havok_seconds_since_last_sync",
+    ] {
+        assert!(
+            metrics.body.contains(needle),
+            "/metrics lacks {needle:?}:\n{}",
+            metrics.body
+        );
+    }
+    let age = metric_value(&metrics.body, "havok_seconds_since_last_sync");
+    assert!((0.0..30.0).contains(&age), "{age}");
+
+    let routes = get(&base, "/routes").await;
+    assert_eq!(routes.status, 200, "{}", routes.body);
+    let table: Value = serde_json::from_str(&routes.body)
+        .unwrap_or_else(|e| panic!("/routes is JSON ({e}): {}", routes.body));
+    assert!(routes.body.contains("foo.local"), "{table:#}");
+    assert!(routes.body.contains(&url), "{table:#}");
+
+    // Docker's side down: 503 naming Docker.
+    proxy.cut();
+    let down = wait_health(&base, 503, TIMEOUT).await;
+    assert!(down.body.contains("docker"), "{}", down.body);
+    proxy.restore();
+    wait_health(&base, 200, TIMEOUT).await;
+
+    // The store down: 503 naming the store, counted as failures.
+    if let Some(etcd) = &f.etcd {
+        etcd.stop();
+        let down = wait_health(&base, 503, TIMEOUT).await;
+        assert!(down.body.contains("store"), "{}", down.body);
+        let m = get(&base, "/metrics").await;
+        assert!(
+            m.body
+                .contains(&format!("havok_store_failures_total{{{backend}}}")),
+            "{}",
+            m.body
+        );
+        etcd.start_again().await;
+        wait_health(&base, 200, TIMEOUT).await;
+    }
+    assert!(havok.exited().is_none(), "{}", havok.log_tail(30));
+}
+
+/// `havok routes` prints the route table of the running containers (table and `--json`) and writes nothing.
+#[cfg(feature = "etcd3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_command_prints_and_writes_nothing() {
+    let f = Fixture::start(Backend::Etcd3, "routes-cmd").await;
+    let foo = f.web("foo", "foo");
+    let api = run_httpd(&f.name("api"), "foo", &["-P", "-l", "havok.path=/api"]);
+    let bad = run_httpd(&f.name("bad"), "bad", &["-P", "-l", "havok.port=x"]);
+    let args = f.args("n1", &["routes"]);
+    let out = run_havok(&strs(&args), &[], ONE_SHOT);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("ROUTE") && lines[0].contains("URL") && lines[0].contains("CONTAINER"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 3, "a header and two rows:\n{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("foo.local ") && l.contains(&f.url_of(&foo))),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("foo.local/api") && l.contains(&f.url_of(&api))),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(bad.name()) && stderr.contains("label havok.port"),
+        "the refused container is named on stderr: {stderr}"
+    );
+
+    let mut args = f.args("n1", &["routes", "--json"]);
+    args.retain(|a| a != "--log-level" && a != "havok=debug,info");
+    let out = run_havok(&strs(&args), &[], ONE_SHOT);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json prints one JSON document ({e}):\n{stdout}"));
+    let text = json.to_string();
+    assert!(
+        text.contains("foo.local") && text.contains("/api"),
+        "{json:#}"
+    );
+    assert!(text.contains(&f.url_of(&foo)), "{json:#}");
+
+    let s = f.view.snapshot().await;
+    assert!(s.is_empty(), "havok routes wrote to the store: {s:#?}");
+}
+
+/// `--log-format json`: every line havok logs is one JSON object; `--log-level warn` keeps only warnings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_and_level() {
+    let scope = unique_name("log-format");
+    let names = format!("^{scope}-");
+    let _web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
+    let _bad = run_httpd(
+        &format!("{scope}-bad"),
+        "bad",
+        &["-P", "-l", "havok.port=x"],
+    );
+    let base = [
+        "--dry-run",
+        "-names",
+        &names,
+        "--node-id",
+        "n1",
+        "--resync-interval",
+        "1s",
+    ];
+
+    let mut json =
+        Havok::spawn(&[&base[..], &["--log-format", "json", "--log-level", "debug"]].concat());
+    json.wait_for_log("would add server", TIMEOUT).await;
+    json.wait_for_log("full pass done", TIMEOUT).await;
+    let text = json.log_text();
+    let mut levels = BTreeSet::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line:?}"));
+        assert!(v.is_object(), "{line}");
+        assert!(
+            v["timestamp"].is_string() && v["fields"].is_object(),
+            "{line}"
+        );
+        levels.insert(v["level"].as_str().expect("a level").to_string());
+    }
+    assert!(
+        levels.contains("INFO") && levels.contains("WARN") && levels.contains("DEBUG"),
+        "{levels:?}"
+    );
+
+    let mut warn = Havok::spawn(&[&base[..], &["--log-level", "warn"]].concat());
+    warn.wait_for_log("not routed", TIMEOUT).await;
+    let text = warn.log_text();
+    assert!(
+        text.lines().all(|l| l.contains("WARN")),
+        "only warnings:\n{text}"
+    );
+}
+
+macro_rules! per_backend {
+    ($($scenario:ident),* $(,)?) => {
+        #[cfg(feature = "etcd3")]
+        mod etcd3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Etcd3).await
+                }
+            )*
+        }
+        #[cfg(feature = "etcd2")]
+        mod etcd2 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Etcd2).await
+                }
+            )*
+        }
+        #[cfg(feature = "vulcand-api")]
+        mod vulcand_api {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::VulcandApi).await
+                }
+            )*
+        }
+    };
+}
+
+per_backend!(
+    label_filter_selects,
+    exposed_by_default_false,
+    enable_false_opts_out,
+    explicit_hosts,
+    port_and_scheme_labels,
+    path_label_is_its_own_route,
+    network_flag_routes_container_address,
+    network_label_routes_container_address,
+    bad_labels_warn_once,
+    health_check_gates_routing,
+    middlewares_from_flags_and_labels,
+    container_limit_conflict_warns_once,
+    node_limit_conflict_does_not_flap,
+    listen_endpoints,
+);
+
+// ---- helpers ----
+
+/// How long a one-shot havok (`havok routes`) may take.
+const ONE_SHOT: Duration = Duration::from_secs(30);
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// How many full passes havok has logged (`--log-level` includes havok=debug).
+fn passes(h: &Havok) -> usize {
+    h.log_text().matches("full pass done").count()
+}
+
+/// Waits until havok has made `n` more full passes than now.
+async fn wait_passes(h: &mut Havok, n: usize) {
+    let seen = passes(h);
+    let h = &*h;
+    eventually(&format!("{n} more full passes"), TIMEOUT, || async move {
+        passes(h) >= seen + n
+    })
+    .await
+}
+
+/// Warning lines about `container` that contain `needle`.
+fn warnings_for(h: &Havok, container: &str, needle: &str) -> usize {
+    h.log_text()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(container) && l.contains(needle))
+        .count()
+}
+
+/// Warning lines about conflicting frontend settings of `host`.
+fn conflict_lines(h: &Havok, host: &str) -> Vec<String> {
+    h.log_text()
+        .lines()
+        .filter(|l| {
+            l.contains("WARN")
+                && l.contains(host)
+                && (l.contains("leaving it as it is") || l.contains("other frontend settings"))
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// The hosts (with paths) that have a frontend, sorted.
+fn hosts(s: &Snapshot) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .frontends
+        .values()
+        .filter_map(|f| f.frontend.as_ref())
+        .filter_map(|f| f["Route"].as_str())
+        .map(|r| {
+            r.trim_start_matches("Host(`")
+                .split('`')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn key_urls(s: &Snapshot, key: &RouteKey) -> Vec<String> {
+    let mut urls: Vec<String> = s
+        .backends
+        .get(key.id().as_str())
+        .map(|b| b.servers.values().cloned().collect())
+        .unwrap_or_default();
+    urls.sort();
+    urls
+}
+
+fn key_has_route(s: &Snapshot, key: &RouteKey) -> bool {
+    let id = key.id();
+    s.backends
+        .get(id.as_str())
+        .is_some_and(|b| b.backend.is_some())
+        && frontend_of(s, key).is_some()
+}
+
+fn frontend_of<'a>(s: &'a Snapshot, key: &RouteKey) -> Option<&'a Value> {
+    s.frontends
+        .get(key.id().as_str())
+        .and_then(|f| f.frontend.as_ref())
+}
+
+/// The middlewares of `host`'s frontend by id.
+fn middlewares(s: &Snapshot, host: &str) -> std::collections::BTreeMap<String, Value> {
+    s.frontends
+        .get(RouteKey::host(host).id().as_str())
+        .map(|f| f.middlewares.clone())
+        .unwrap_or_default()
+}
+
+/// A ratelimit as vulcand/vulcand plugin/ratelimit/ratelimit.go `RateLimit`
+/// reads it: exactly `PeriodSeconds, Requests, Burst` (int64), `Variable, RateVar` (string).
+fn check_ratelimit(m: &Value, requests: u64, burst: u64, variable: &str) {
+    assert_eq!(m["Type"], "ratelimit", "{m:#}");
+    assert!(m["Priority"].is_i64(), "{m:#}");
+    let body = m["Middleware"].as_object().expect("a Middleware object");
+    let fields: BTreeSet<&str> = body.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from(["PeriodSeconds", "Requests", "Burst", "Variable", "RateVar"]),
+        "{m:#}"
+    );
+    assert_eq!(body["PeriodSeconds"].as_u64(), Some(1), "{m:#}");
+    assert_eq!(body["Requests"].as_u64(), Some(requests), "{m:#}");
+    assert_eq!(body["Burst"].as_u64(), Some(burst), "{m:#}");
+    assert_eq!(body["Variable"], variable, "{m:#}");
+    assert_eq!(body["RateVar"], "", "{m:#}");
+}
+
+/// A connlimit as plugin/connlimit/connlimit.go `ConnLimit` reads it: `Connections` (int64), `Variable`.
+fn check_connlimit(m: &Value, connections: u64, variable: &str) {
+    assert_eq!(m["Type"], "connlimit", "{m:#}");
+    assert!(m["Priority"].is_i64(), "{m:#}");
+    let body = m["Middleware"].as_object().expect("a Middleware object");
+    let fields: BTreeSet<&str> = body.keys().map(String::as_str).collect();
+    assert_eq!(fields, BTreeSet::from(["Connections", "Variable"]), "{m:#}");
+    assert_eq!(body["Connections"].as_u64(), Some(connections), "{m:#}");
+    assert_eq!(body["Variable"], variable, "{m:#}");
+}
+
+/// The value of an unlabelled metric line `name value`.
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
