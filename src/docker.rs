@@ -395,7 +395,7 @@ pub fn container_from_inspect(r: ContainerInspectResponse) -> Container {
     let health = state
         .health
         .and_then(|h| h.status)
-        .map(|s| Health::parse(&s.to_string()))
+        .map(|s| Health::parse(s.as_ref()))
         .unwrap_or(Health::None);
     Container {
         id: r.id.unwrap_or_default(),

@@ -655,7 +655,8 @@ mod tests {
     /// Each row: a container and the (route, url) pairs it must become.
     #[test]
     fn containers_become_routes() {
-        let cases: Vec<(&str, Container, Rules, Vec<(&str, &str)>)> = vec![
+        type Row = (&'static str, Container, Rules, Vec<(&'static str, &'static str)>);
+        let cases: Vec<Row> = vec![
             (
                 "hostname and root domain",
                 web("web-1", "foo"),

@@ -260,7 +260,7 @@ pub async fn exact_state_under_churn(b: Backend) {
             let host = format!("{h}.local");
             let mut urls = want.get(&host).cloned().unwrap_or_default();
             urls.sort();
-            s.urls(&host) == urls && s.has_route(&host) == !urls.is_empty()
+            s.urls(&host) == urls && s.has_route(&host) != urls.is_empty()
         });
         let no_orphans = s.backends.len() == want.len() && s.frontends.len() == want.len();
         hosts_ok && no_orphans
