@@ -169,10 +169,23 @@ impl Etcd3Sink {
     /// Finds this node's live lease (a restart reuses it: no key is rewritten)
     /// or grants a new one and records it.
     async fn ensure_lease(&mut self) -> Result<(), SinkError> {
-        if self.lease.is_some() {
-            return Ok(());
-        }
         let mut client = self.client()?;
+        if let Some(id) = self.lease {
+            // Once per full pass: after a long outage the lease may have expired
+            // while no keepalive could tell; then grant a new one and rewrite.
+            let alive = self
+                .call("lease", client.lease_time_to_live(id, None))
+                .await?;
+            if alive.ttl() > 0 {
+                return Ok(());
+            }
+            tracing::warn!(
+                lease = format!("{id:x}"),
+                "this node's lease expired; its servers will be written again"
+            );
+            self.lease = None;
+            self.keeper = None;
+        }
         let key = self.lease_key();
         let found = self.call(&key, client.get(key.as_str(), None)).await?;
         let previous = found

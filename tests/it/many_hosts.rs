@@ -349,6 +349,30 @@ pub async fn etcd_cluster_faults(b: Backend) {
     );
 }
 
+/// A lost lease (revoked here, as after a partition longer than the TTL) is replaced and this node's servers rewritten.
+#[cfg(feature = "etcd3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd3_lost_lease_is_replaced() {
+    let f = Fixture::start(Backend::Etcd3, "lease-lost").await;
+    let mut a = node(&f, "a", &[]);
+    let w = f.web("a-1", "foo");
+    f.wait_urls("foo.local", &[f.url_of(&w)]).await;
+    let mut client = etcd_client::Client::connect([f.etcd.as_ref().unwrap().url()], None)
+        .await
+        .unwrap();
+    let leases = client.leases().await.unwrap();
+    assert_eq!(leases.leases().len(), 1, "one lease per node");
+    client.lease_revoke(leases.leases()[0].id()).await.unwrap();
+    a.wait_for_log("lease expired", TIMEOUT).await;
+    f.wait_urls("foo.local", &[f.url_of(&w)]).await;
+    let leases = client.leases().await.unwrap();
+    assert_eq!(
+        leases.leases().len(),
+        1,
+        "a new lease replaced the revoked one"
+    );
+}
+
 /// Runs `action` and counts the changes under Vulcand's prefix a watcher would have seen meanwhile.
 async fn changes_during<T>(
     f: &Fixture,
