@@ -187,6 +187,14 @@ pub struct Settings {
     pub dry_run: bool,
 }
 
+/// What the loop does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    FullPass,
+    Incremental,
+    Keepalive,
+}
+
 /// The one task that owns the sink and the desired state.
 pub struct Reconciler {
     sink: Box<dyn RouteSink>,
@@ -244,7 +252,7 @@ impl Reconciler {
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry_at: Option<Instant> = None;
         loop {
-            tokio::select! {
+            let work = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 update = updates.recv() => {
                     let Some(update) = update else { break };
@@ -260,29 +268,36 @@ impl Reconciler {
                     if !self.have_listing || retry_at.is_some() {
                         continue; // a retry is due anyway and will cover this
                     }
-                    let result = if full || self.cache.is_none() {
-                        self.full_pass().await
-                    } else {
-                        self.incremental().await
-                    };
-                    retry_at = self.after(result);
+                    if full || self.cache.is_none() { Work::FullPass } else { Work::Incremental }
                 }
                 _ = keepalive.tick() => {
-                    if self.cache.is_some() {
-                        if let Err(e) = self.sink.keepalive().await {
-                            self.cache = None;
-                            retry_at = self.after(Err(e));
-                        }
+                    if self.cache.is_none() {
+                        continue; // the pending full pass writes under a live lease
                     }
+                    Work::Keepalive
                 }
-                _ = sleep_until(retry_at) => {
-                    let result = self.full_pass().await;
-                    retry_at = self.after(result);
-                }
+                _ = sleep_until(retry_at) => Work::FullPass,
+            };
+            // A store that hangs must not hold up SIGTERM: the ops are
+            // idempotent, so a pass cut short is simply done again next time.
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                result = self.work(work) => result,
+            };
+            if work != Work::Keepalive || result.is_err() {
+                retry_at = self.after(result);
             }
         }
         if self.settings.deregister_on_exit {
             self.deregister().await;
+        }
+    }
+
+    async fn work(&mut self, work: Work) -> Result<(), SinkError> {
+        match work {
+            Work::FullPass => self.full_pass().await,
+            Work::Incremental => self.incremental().await,
+            Work::Keepalive => self.sink.keepalive().await,
         }
     }
 

@@ -149,3 +149,73 @@ async fn dry_run_logs_writes_and_needs_only_docker() {
     havok.sigterm();
     assert!(havok.wait_exit(Duration::from_secs(3)).await.success());
 }
+
+/// A second SIGTERM exits at once while the first is still shutting down (here: a deregistration stuck on a silent store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_signal_forces_exit() {
+    // A store that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let scope = unique_name("second-signal");
+    let mut havok = Havok::spawn(&[
+        "--backend",
+        "etcd2",
+        "-etcd-machines",
+        &url,
+        "-names",
+        &format!("^{scope}-"),
+        "--node-id",
+        &scope,
+        "--timeout",
+        "30s",
+        "--deregister-on-exit",
+    ]);
+    havok
+        .wait_for_log("listed running containers", TIMEOUT)
+        .await;
+    havok.sigterm();
+    havok.wait_for_log("shutting down", TIMEOUT).await;
+    let started = std::time::Instant::now();
+    havok.sigterm();
+    let status = havok.wait_exit(Duration::from_secs(3)).await;
+    assert_eq!(status.code(), Some(130), "{}", havok.log_tail(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+/// SIGTERM stops havok within two seconds even while a store request hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_quick_with_a_hanging_store() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let scope = unique_name("sigterm-hang");
+    let mut havok = Havok::spawn(&[
+        "--backend",
+        "etcd2",
+        "-etcd-machines",
+        &url,
+        "-names",
+        &format!("^{scope}-"),
+        "--node-id",
+        &scope,
+        "--timeout",
+        "30s",
+    ]);
+    havok
+        .wait_for_log("listed running containers", TIMEOUT)
+        .await;
+    let started = std::time::Instant::now();
+    havok.sigterm();
+    let status = havok.wait_exit(Duration::from_secs(3)).await;
+    assert!(status.success(), "{}", havok.log_tail(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
