@@ -116,7 +116,7 @@ impl Watcher {
     pub async fn node_name(&self, shutdown: &CancellationToken) -> Option<String> {
         let mut backoff = Backoff::new("Docker", self.max_backoff);
         loop {
-            let result = async {
+            let attempt = async {
                 let docker = self.connect().await?;
                 let info = docker.info().await.map_err(|e| self.request("info", e))?;
                 info.name
@@ -126,8 +126,12 @@ impl Watcher {
                         what: "info",
                         reason: "the daemon reported no host name (pass --node-id)".into(),
                     })
-            }
-            .await;
+            };
+            // A silent daemon must not hold up SIGTERM.
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                result = attempt => result,
+            };
             match result {
                 Ok(name) => {
                     backoff.succeeded();
@@ -159,7 +163,10 @@ impl Watcher {
     ) {
         let mut backoff = Backoff::new("Docker", self.max_backoff);
         loop {
-            let result = self.session(&tx, &status, &mut backoff, &shutdown).await;
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                result = self.session(&tx, &status, &mut backoff, &shutdown) => result,
+            };
             status.set_docker(result.as_ref().err().map(|e| e.to_string()));
             match result {
                 Ok(()) => return,

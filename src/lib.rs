@@ -111,7 +111,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         .run(rx, shutdown.clone())
         .await;
     shutdown.cancel();
-    let _ = docker.await;
+    // The watcher stops at the token; do not wait on a Docker call that hangs.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), docker).await;
     tracing::info!("stopped");
     Ok(())
 }
