@@ -11,6 +11,7 @@
 //! - `<state>/routes/<route id>` — marks a route havok created (no lease).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,6 +43,8 @@ pub struct Etcd3Sink {
     client: Option<Client>,
     lease: Option<i64>,
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    /// Set when a call found the store unreachable; the next `connect` reconnects.
+    unhealthy: AtomicBool,
 }
 
 impl Etcd3Sink {
@@ -74,6 +77,7 @@ impl Etcd3Sink {
             client: None,
             lease: None,
             keeper: None,
+            unhealthy: AtomicBool::new(false),
         })
     }
 
@@ -125,14 +129,18 @@ impl Etcd3Sink {
         object: &str,
         f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
     ) -> Result<T, SinkError> {
-        match tokio::time::timeout(self.timeout, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.error(object, e)),
-            Err(_) => Err(SinkError::Unreachable {
+        let result = match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => self.error(object, e),
+            Err(_) => SinkError::Unreachable {
                 store: self.store(),
                 reason: format!("{object}: no answer within {:?}", self.timeout),
-            }),
+            },
+        };
+        if matches!(result, SinkError::Unreachable { .. }) {
+            self.unhealthy.store(true, Ordering::Relaxed);
         }
+        Err(result)
     }
 
     fn error(&self, object: &str, e: etcd_client::Error) -> SinkError {
@@ -406,6 +414,11 @@ impl RouteSink for Etcd3Sink {
     }
 
     async fn connect(&mut self) -> Result<(), SinkError> {
+        if self.client.is_some() && self.unhealthy.swap(false, Ordering::Relaxed) {
+            // A fresh channel after a failure: its endpoints are probed anew.
+            self.client = None;
+            self.keeper = None;
+        }
         if self.client.is_none() {
             let connect = Client::connect(self.endpoints.clone(), Some(self.options.clone()));
             let client = self.call("connect", connect).await?;

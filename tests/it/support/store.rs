@@ -159,8 +159,18 @@ impl Etcd3View {
 #[cfg(feature = "etcd3")]
 #[async_trait]
 impl StoreView for Etcd3View {
+    /// Retries for a few seconds: with one cluster member down, a fresh
+    /// client's first request may still pick the dead member.
     async fn snapshot(&self) -> Snapshot {
-        self.try_snapshot().await.unwrap_or_else(|e| panic!("{e}"))
+        let mut last = String::new();
+        for _ in 0..30 {
+            match self.try_snapshot().await {
+                Ok(snapshot) => return snapshot,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{last}")
     }
 }
 
