@@ -5,6 +5,7 @@ mod support;
 mod etcd2_sink;
 mod harness;
 mod operators;
+mod packaging;
 mod scenarios;
 mod tls;
 mod vulcand_api_sink;
