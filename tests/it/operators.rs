@@ -6,6 +6,7 @@
 //! on every compiled-in one.
 
 use std::collections::BTreeSet;
+#[cfg(feature = "etcd3")]
 use std::time::Duration;
 
 use havok::model::RouteKey;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use crate::scenarios::proxy::DockerProxy;
 use crate::scenarios::{Backend, Fixture};
 use crate::support::endpoints::{get, listen_url, wait_health};
+#[cfg(feature = "etcd3")]
 use crate::support::oneshot::run_havok;
 use crate::support::*;
 
@@ -362,13 +364,13 @@ async fn middlewares_from_flags_and_labels(b: Backend) {
             "client.ip",
         ],
     );
-    let foo = f.web("foo", "foo");
+    let limited = f.web("foo", "foo");
     let bar = run_httpd(
         &f.name("bar"),
         "bar",
         &["-P", "-l", "havok.rate-limit=2", "-l", "havok.conn-limit=0"],
     );
-    f.wait_urls("foo.local", &[f.url_of(&foo)]).await;
+    f.wait_urls("foo.local", &[f.url_of(&limited)]).await;
     f.wait_urls("bar.local", &[f.url_of(&bar)]).await;
     let s = wait_for_snapshot(f.view.as_ref(), "the middlewares", TIMEOUT, |s| {
         middlewares(s, "foo.local").len() == 2 && middlewares(s, "bar.local").len() == 1
@@ -381,7 +383,7 @@ async fn middlewares_from_flags_and_labels(b: Backend) {
     check_ratelimit(&bar_mw["havok-ratelimit"], 2, 3, "request.host");
     assert!(!bar_mw.contains_key("havok-connlimit"), "{bar_mw:#?}");
 
-    foo.stop();
+    limited.stop();
     let s = f.wait_gone("foo.local").await;
     assert!(
         middlewares(&s, "foo.local").is_empty(),
@@ -541,7 +543,7 @@ async fn listen_endpoints(b: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_command_prints_and_writes_nothing() {
     let f = Fixture::start(Backend::Etcd3, "routes-cmd").await;
-    let foo = f.web("foo", "foo");
+    let plain = f.web("foo", "foo");
     let api = run_httpd(&f.name("api"), "foo", &["-P", "-l", "havok.path=/api"]);
     let bad = run_httpd(&f.name("bad"), "bad", &["-P", "-l", "havok.port=x"]);
     let args = f.args("n1", &["routes"]);
@@ -558,7 +560,7 @@ async fn routes_command_prints_and_writes_nothing() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("foo.local ") && l.contains(&f.url_of(&foo))),
+            .any(|l| l.starts_with("foo.local ") && l.contains(&f.url_of(&plain))),
         "{stdout}"
     );
     assert!(
@@ -584,7 +586,7 @@ async fn routes_command_prints_and_writes_nothing() {
         text.contains("foo.local") && text.contains("/api"),
         "{json:#}"
     );
-    assert!(text.contains(&f.url_of(&foo)), "{json:#}");
+    assert!(text.contains(&f.url_of(&plain)), "{json:#}");
 
     let s = f.view.snapshot().await;
     assert!(s.is_empty(), "havok routes wrote to the store: {s:#?}");
@@ -692,9 +694,11 @@ per_backend!(
 
 // ---- helpers ----
 
+#[cfg(feature = "etcd3")]
 /// How long a one-shot havok (`havok routes`) may take.
 const ONE_SHOT: Duration = Duration::from_secs(30);
 
+#[cfg(feature = "etcd3")]
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }

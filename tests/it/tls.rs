@@ -8,9 +8,12 @@
 use std::time::Duration;
 
 use crate::support::certs::Pki;
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 use crate::support::endpoints::{get, listen_url, wait_health};
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 use crate::support::etcd_tls::TlsEtcd;
 use crate::support::oneshot::run_havok;
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 use crate::support::*;
 
 /// havok talks etcd v3 over TLS with a client certificate, and routes.
@@ -33,6 +36,7 @@ async fn etcd2_over_tls_with_client_certificate() {
     routes_over_tls("etcd2", &pki, &etcd, &view).await;
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 async fn routes_over_tls(backend: &str, pki: &Pki, etcd: &TlsEtcd, view: &dyn StoreView) {
     let scope = unique_name(&format!("tls-{backend}"));
     let web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
@@ -164,6 +168,7 @@ async fn etcd2_unverifiable_server_is_a_repeated_error() {
     unverifiable_server("etcd2").await;
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 async fn unverifiable_server(backend: &str) {
     let pki = Pki::new();
     let etcd = TlsEtcd::start(&pki).await;
@@ -219,6 +224,7 @@ async fn etcd2_password_never_leaks() {
     password_never_leaks("etcd2", &etcd, &view, &password).await;
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 async fn password_never_leaks(
     backend: &str,
     etcd: &EtcdServer,
@@ -338,6 +344,7 @@ fn compiled_etcd_backends() -> Vec<&'static str> {
     out
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 /// Every havok of these tests: `--node-id` is `args[5]`.
 fn args(backend: &str, scope: &str, machines: &str, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -368,6 +375,7 @@ fn args(backend: &str, scope: &str, machines: &str, extra: &[String]) -> Vec<Str
     args
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 /// `--etcd-ca <ca> --etcd-cert client.pem --etcd-key client-key.pem`.
 fn tls_args(pki: &Pki, ca: &str) -> Vec<String> {
     vec![
@@ -380,6 +388,7 @@ fn tls_args(pki: &Pki, ca: &str) -> Vec<String> {
     ]
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 fn store_warnings(h: &Havok) -> Vec<String> {
     h.log_text()
         .lines()
@@ -388,10 +397,12 @@ fn store_warnings(h: &Havok) -> Vec<String> {
         .collect()
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 fn owned(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
