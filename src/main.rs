@@ -96,9 +96,14 @@ async fn on_signals(shutdown: CancellationToken) {
 }
 
 fn init_logging(config: &Config) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+    // Colours only on a terminal: under docker logs or journald they are noise.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();

@@ -592,7 +592,7 @@ async fn routes_command_prints_and_writes_nothing() {
     assert!(s.is_empty(), "havok routes wrote to the store: {s:#?}");
 }
 
-/// `--log-format json`: every line havok logs is one JSON object; `--log-level warn` keeps only warnings.
+/// `--log-format json`: one JSON object per line; `--log-level warn` keeps only warnings; no colour codes into a file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_format_and_level() {
     let scope = unique_name("log-format");
@@ -634,12 +634,20 @@ async fn log_format_and_level() {
         "{levels:?}"
     );
 
-    let mut warn = Havok::spawn(&[&base[..], &["--log-level", "warn"]].concat());
+    // An empty NO_COLOR does not turn colours off: only the terminal test does.
+    let mut warn = Havok::spawn_with_env(
+        &[&base[..], &["--log-level", "warn"]].concat(),
+        &[("NO_COLOR", "")],
+    );
     warn.wait_for_log("not routed", TIMEOUT).await;
     let text = warn.log_text();
     assert!(
         text.lines().all(|l| l.contains("WARN")),
         "only warnings:\n{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal (docker logs, journald):\n{text:?}"
     );
 }
 
