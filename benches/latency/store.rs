@@ -1,0 +1,575 @@
+//! The store under test and a timestamped record of every change in it: an
+//! etcd v3 watch on all keys, an etcd v2 streaming watch, or a poll of the
+//! in-process Vulcand contract server; and the store's floor, one bare write
+//! of a server's size timed against the same record.
+//!
+//! Every change is stamped with `SystemTime::now()` when it reaches this
+//! process, the clock Docker's `time_nano` is on, so "event → seen" is one
+//! subtraction. Keys are recorded without a leading slash (`vulcand/…`) for
+//! every backend, so the analysis does not care which store it was.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::support::EtcdServer;
+use crate::until;
+
+/// Which store havok writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Etcd3,
+    Etcd2,
+    VulcandApi,
+}
+
+impl Backend {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Etcd3 => "etcd3",
+            Backend::Etcd2 => "etcd2",
+            Backend::VulcandApi => "vulcand-api",
+        }
+    }
+
+    pub fn parse(flag: &str) -> Option<Backend> {
+        Backend::compiled_in()
+            .into_iter()
+            .find(|b| b.flag() == flag)
+    }
+
+    /// The backends this build of havok has, in `--backend`'s default order.
+    pub fn compiled_in() -> Vec<Backend> {
+        let mut all = Vec::new();
+        if cfg!(feature = "etcd3") {
+            all.push(Backend::Etcd3);
+        }
+        if cfg!(feature = "etcd2") {
+            all.push(Backend::Etcd2);
+        }
+        if cfg!(feature = "vulcand-api") {
+            all.push(Backend::VulcandApi);
+        }
+        all
+    }
+}
+
+/// One change as it reached the benchmark.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: SystemTime,
+    /// A put (create or update); false for a delete or an expiry.
+    pub put: bool,
+    /// Without a leading slash: `vulcand/backends/<bid>/servers/<sid>`.
+    pub key: String,
+}
+
+impl Seen {
+    /// The server id, when this is a Vulcand server key.
+    pub fn server(&self) -> Option<&str> {
+        let rest = self.key.strip_prefix("vulcand/backends/")?;
+        let (_, sid) = rest.split_once("/servers/")?;
+        (!sid.contains('/')).then_some(sid)
+    }
+
+    pub fn in_vulcand(&self) -> bool {
+        self.key.starts_with("vulcand/")
+    }
+}
+
+type Record = Arc<Mutex<Vec<Seen>>>;
+
+/// A server value as havok writes it, for the floor's bare write.
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
+const SERVER_VALUE: &str = r#"{"URL":"http://127.0.0.1:32768"}"#;
+
+/// The store, its record of changes, and what havok needs to reach it.
+pub struct Store {
+    backend: Backend,
+    seen: Record,
+    /// How often the etcd v2 watch stream ended and was resumed by index.
+    resumed: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    url: String,
+    // Kept for its Drop: the etcd container is removed with the store.
+    #[allow(dead_code)]
+    etcd: Option<EtcdServer>,
+    #[cfg(feature = "vulcand-api")]
+    contract: Option<crate::support::vulcand_contract::ContractServer>,
+    /// The floor's own etcd v3 client, connected on the first bare write.
+    #[cfg(feature = "etcd3")]
+    etcd3: tokio::sync::OnceCell<etcd_client::Client>,
+    /// Set once the floor's backend exists in the Vulcand API.
+    #[cfg(feature = "vulcand-api")]
+    floor_backend: tokio::sync::OnceCell<()>,
+}
+
+impl Store {
+    /// Starts the store and its watch; returns once the watch sees a write.
+    pub async fn start(backend: Backend) -> Store {
+        let seen: Record = Arc::default();
+        let resumed = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let mut store = match backend {
+            Backend::Etcd3 | Backend::Etcd2 => {
+                let etcd = EtcdServer::start().await;
+                Store {
+                    backend,
+                    seen: seen.clone(),
+                    resumed: resumed.clone(),
+                    stop: stop.clone(),
+                    url: etcd.url(),
+                    etcd: Some(etcd),
+                    #[cfg(feature = "vulcand-api")]
+                    contract: None,
+                    #[cfg(feature = "etcd3")]
+                    etcd3: Default::default(),
+                    #[cfg(feature = "vulcand-api")]
+                    floor_backend: Default::default(),
+                }
+            }
+            Backend::VulcandApi => {
+                #[cfg(feature = "vulcand-api")]
+                {
+                    let contract = crate::support::vulcand_contract::ContractServer::start().await;
+                    Store {
+                        backend,
+                        seen: seen.clone(),
+                        resumed: resumed.clone(),
+                        stop: stop.clone(),
+                        url: contract.url(),
+                        etcd: None,
+                        contract: Some(contract),
+                        #[cfg(feature = "etcd3")]
+                        etcd3: Default::default(),
+                        floor_backend: Default::default(),
+                    }
+                }
+                #[cfg(not(feature = "vulcand-api"))]
+                unreachable!("only compiled-in backends are run")
+            }
+        };
+        store.watch();
+        // The watch is live once it reports a write made after it started.
+        let probe = store.floor(9999, "havok-bench/probe").await;
+        eprintln!(
+            "[{}] store at {}, watch live (probe seen after {probe:.2} ms)",
+            backend.flag(),
+            store.url
+        );
+        store
+    }
+
+    fn watch(&mut self) {
+        let (seen, stop) = (self.seen.clone(), self.stop.clone());
+        match self.backend {
+            #[cfg(feature = "etcd3")]
+            Backend::Etcd3 => {
+                tokio::spawn(etcd3::watch(self.url.clone(), seen, stop));
+            }
+            #[cfg(feature = "etcd2")]
+            Backend::Etcd2 => {
+                let resumed = self.resumed.clone();
+                tokio::spawn(etcd2::watch(self.url.clone(), seen, resumed, stop));
+            }
+            #[cfg(feature = "vulcand-api")]
+            Backend::VulcandApi => {
+                let contract = self.contract.clone().expect("a contract server");
+                // A thread of its own: its 0.5 ms poll must not wait for the runtime's workers.
+                std::thread::Builder::new()
+                    .name("bench-api-poll".into())
+                    .spawn(move || api::poll(contract, seen, stop))
+                    .expect("spawn the API poller");
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?} is not compiled in"),
+        }
+    }
+
+    /// The flags that point havok at this store.
+    pub fn havok_args(&self) -> Vec<String> {
+        match self.backend {
+            Backend::Etcd3 | Backend::Etcd2 => vec!["--etcd-machines".into(), self.url.clone()],
+            Backend::VulcandApi => vec!["--vulcand-api".into(), self.url.clone()],
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Seen>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The position of the next change: pass it to `first` or `since`.
+    pub fn mark(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// When server `sid` was first put (or deleted) at or after `mark`.
+    pub fn first(&self, mark: usize, sid: &str, put: bool) -> Option<SystemTime> {
+        self.lock()[mark..]
+            .iter()
+            .find(|s| s.put == put && s.server() == Some(sid))
+            .map(|s| s.at)
+    }
+
+    /// The first put (or delete) of each server at or after `mark`, by server id.
+    pub fn firsts(&self, mark: usize, put: bool) -> HashMap<String, SystemTime> {
+        let mut out = HashMap::new();
+        for s in self.lock()[mark..].iter().filter(|s| s.put == put) {
+            if let Some(sid) = s.server() {
+                out.entry(sid.to_string()).or_insert(s.at);
+            }
+        }
+        out
+    }
+
+    /// Every change at or after `mark`.
+    pub fn since(&self, mark: usize) -> Vec<Seen> {
+        self.lock()[mark..].to_vec()
+    }
+
+    /// How often the etcd v2 watch stream had to be resumed (its events
+    /// then arrive late, which would inflate latencies): 0 for the others.
+    pub fn resumed(&self) -> usize {
+        self.resumed.load(Ordering::Relaxed)
+    }
+
+    /// Write requests the Vulcand API received so far (each makes Vulcand
+    /// reload), or `None` for etcd, whose writes the watch counts.
+    pub fn api_writes(&self) -> Option<usize> {
+        #[cfg(feature = "vulcand-api")]
+        if let Some(contract) = &self.contract {
+            return Some(contract.write_count());
+        }
+        None
+    }
+
+    /// Bare write number `i` of a key as long as `like`, with a server's
+    /// value: milliseconds from the write's start until the watch saw it.
+    pub async fn floor(&self, i: usize, like: &str) -> f64 {
+        // Outside Vulcand's prefix, so the floor never counts as a route change.
+        let base = format!("havok-bench/floor/{i:04}-");
+        let key = format!(
+            "{base}{}",
+            "x".repeat(like.len().saturating_sub(base.len()))
+        );
+        let mark = self.mark();
+        let started = SystemTime::now();
+        let wanted = self.write(&key).await;
+        let at = until(
+            "the watch to see a bare write",
+            Duration::from_secs(10),
+            || {
+                self.lock()[mark..]
+                    .iter()
+                    .find(|s| s.key == wanted)
+                    .map(|s| s.at)
+            },
+        )
+        .await;
+        crate::report::ms_between(at, started)
+    }
+
+    /// Writes one key; returns the key as the watch records it.
+    async fn write(&self, key: &str) -> String {
+        match self.backend {
+            #[cfg(feature = "etcd3")]
+            Backend::Etcd3 => {
+                etcd3::put(&self.etcd3, &self.url, key, SERVER_VALUE).await;
+                key.to_string()
+            }
+            #[cfg(feature = "etcd2")]
+            Backend::Etcd2 => {
+                let url = format!("{}/v2/keys/{key}", self.url);
+                let answer = http()
+                    .put(&url)
+                    .form(&[("value", SERVER_VALUE)])
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+                assert!(answer.status().is_success(), "PUT {url}: {answer:?}");
+                key.to_string()
+            }
+            #[cfg(feature = "vulcand-api")]
+            Backend::VulcandApi => api::upsert_server(&self.floor_backend, &self.url, key).await,
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?} is not compiled in"),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// One HTTP client for every bare write: connections are reused, as havok's are.
+#[cfg(any(feature = "etcd2", feature = "vulcand-api"))]
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a reqwest client")
+    })
+}
+
+fn push(seen: &Record, at: SystemTime, put: bool, key: &str) {
+    seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
+        at,
+        put,
+        key: key.trim_start_matches('/').to_string(),
+    });
+}
+
+#[cfg(feature = "etcd3")]
+mod etcd3 {
+    use etcd_client::{Client, EventType, WatchOptions};
+    use tokio::sync::OnceCell;
+
+    use super::*;
+
+    /// One watch over every key, so the floor's keys, Vulcand's and havok's
+    /// bookkeeping all arrive through the same stream.
+    pub async fn watch(url: String, seen: Record, stop: CancellationToken) {
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .unwrap_or_else(|e| panic!("connect to etcd at {url}: {e}"));
+        let mut stream = client
+            .watch("", Some(WatchOptions::new().with_all_keys()))
+            .await
+            .unwrap_or_else(|e| panic!("watch etcd at {url}: {e}"));
+        loop {
+            let message = tokio::select! {
+                _ = stop.cancelled() => return,
+                message = stream.message() => message,
+            };
+            let at = SystemTime::now();
+            match message {
+                Ok(Some(response)) => {
+                    for event in response.events() {
+                        let Some(kv) = event.kv() else { continue };
+                        let key = String::from_utf8_lossy(kv.key());
+                        push(&seen, at, event.event_type() == EventType::Put, &key);
+                    }
+                }
+                // The store is going away at the end of the run.
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
+    /// A bare put on a client connected once (the probe pays the connection).
+    pub async fn put(client: &OnceCell<Client>, url: &str, key: &str, value: &str) {
+        let client = client
+            .get_or_init(|| async {
+                Client::connect([url], None)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to etcd at {url}: {e}"))
+            })
+            .await;
+        let mut client = client.clone();
+        if let Err(e) = client.put(key, value, None).await {
+            panic!("put {key}: {e}")
+        }
+    }
+}
+
+#[cfg(feature = "etcd2")]
+mod etcd2 {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// `GET /v2/keys/?wait=true&recursive=true&stream=true`: etcd 3.4's v2
+    /// API keeps a streaming watch open and writes one JSON event per line,
+    /// so arrivals are not delayed by a long-poll round trip per event. If
+    /// the stream ends (etcd drops a watcher whose 100-event buffer fills),
+    /// it resumes at the next index, from etcd's 1000-event history.
+    pub async fn watch(
+        url: String,
+        seen: Record,
+        resumed: Arc<AtomicUsize>,
+        stop: CancellationToken,
+    ) {
+        let client = reqwest::Client::new();
+        let mut next: Option<u64> = None;
+        loop {
+            let mut watch_url = format!("{url}/v2/keys/?wait=true&recursive=true&stream=true");
+            if let Some(index) = next {
+                watch_url.push_str(&format!("&waitIndex={index}"));
+            }
+            let response = tokio::select! {
+                _ = stop.cancelled() => return,
+                response = client.get(&watch_url).send() => response,
+            };
+            let Ok(mut response) = response else {
+                if stop.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            if !response.status().is_success() {
+                // 400 errorCode 401: the index left the history; go on from etcd's current one.
+                let index = response
+                    .headers()
+                    .get("X-Etcd-Index")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                eprintln!(
+                    "warning: etcd v2 watch at {watch_url}: {}; events were lost",
+                    response.status()
+                );
+                next = index.map(|i| i + 1);
+                resumed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let mut buffer = Vec::new();
+            loop {
+                let chunk = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    chunk = response.chunk() => chunk,
+                };
+                let at = SystemTime::now();
+                match chunk {
+                    Ok(Some(bytes)) => {
+                        buffer.extend_from_slice(&bytes);
+                        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                            let line: Vec<u8> = buffer.drain(..=end).collect();
+                            let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+                                continue;
+                            };
+                            let node = &event["node"];
+                            if let Some(index) = node["modifiedIndex"].as_u64() {
+                                next = Some(index + 1);
+                            }
+                            let put = !matches!(
+                                event["action"].as_str(),
+                                Some("delete" | "expire" | "compareAndDelete")
+                            );
+                            if let Some(key) = node["key"].as_str() {
+                                push(&seen, at, put, key);
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+            resumed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(feature = "vulcand-api")]
+mod api {
+    use std::collections::BTreeMap;
+
+    use futures_util::FutureExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::support::vulcand_contract::ContractServer;
+    use crate::support::StoreView;
+
+    /// The backend the floor's servers go to (created on first use).
+    const FLOOR_BACKEND: &str = "havok-bench-floor";
+
+    /// Every 0.5 ms: when the server recorded a write since the last look,
+    /// diff its state as `vulcand/…` keys. The contract server applies a
+    /// write and records it under one lock, so a changed count means the
+    /// change is visible; arrivals are late by at most one poll.
+    pub fn poll(contract: ContractServer, seen: Record, stop: CancellationToken) {
+        let mut writes = usize::MAX;
+        let mut before: BTreeMap<String, String> = BTreeMap::new();
+        while !stop.is_cancelled() {
+            let now = contract.write_count();
+            if now != writes {
+                writes = now;
+                let snapshot = contract
+                    .snapshot()
+                    .now_or_never()
+                    .expect("the contract server's snapshot does not wait");
+                let at = SystemTime::now();
+                let after = flatten(&snapshot);
+                for (key, value) in &after {
+                    if before.get(key) != Some(value) {
+                        push(&seen, at, true, key);
+                    }
+                }
+                for key in before.keys().filter(|k| !after.contains_key(*k)) {
+                    push(&seen, at, false, key);
+                }
+                before = after;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    /// The snapshot as the keys etcd would hold, so one analysis fits all.
+    fn flatten(s: &crate::support::Snapshot) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (bid, b) in &s.backends {
+            if let Some(v) = &b.backend {
+                out.insert(format!("vulcand/backends/{bid}/backend"), v.to_string());
+            }
+            for (sid, url) in &b.servers {
+                out.insert(format!("vulcand/backends/{bid}/servers/{sid}"), url.clone());
+            }
+        }
+        for (fid, f) in &s.frontends {
+            if let Some(v) = &f.frontend {
+                out.insert(format!("vulcand/frontends/{fid}/frontend"), v.to_string());
+            }
+            for (mid, m) in &f.middlewares {
+                out.insert(
+                    format!("vulcand/frontends/{fid}/middlewares/{mid}"),
+                    m.to_string(),
+                );
+            }
+        }
+        out
+    }
+
+    /// A bare `POST /v2/backends/<floor>/servers` with a server id made
+    /// from `key`; returns the key the poller records for it.
+    pub async fn upsert_server(
+        backend: &tokio::sync::OnceCell<()>,
+        url: &str,
+        key: &str,
+    ) -> String {
+        backend
+            .get_or_init(|| async {
+                post(
+                    &format!("{url}/v2/backends"),
+                    json!({"Backend": {"Id": FLOOR_BACKEND, "Type": "http"}}),
+                )
+                .await
+            })
+            .await;
+        let id = key.replace('/', "-");
+        post(
+            &format!("{url}/v2/backends/{FLOOR_BACKEND}/servers"),
+            json!({"Server": {"Id": id, "URL": "http://127.0.0.1:32768"}}),
+        )
+        .await;
+        format!("vulcand/backends/{FLOOR_BACKEND}/servers/{id}")
+    }
+
+    async fn post(url: &str, body: serde_json::Value) {
+        let answer = http()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(answer.status().is_success(), "POST {url}: {answer:?}");
+    }
+}
