@@ -79,7 +79,10 @@ mod tests {
     /// The default is the first compiled-in backend, in the order etcd3, etcd2, vulcand-api.
     #[test]
     fn default_is_first_compiled_in() {
-        let first = BackendKind::ALL.into_iter().find(|b| is_compiled(*b)).unwrap();
+        let first = BackendKind::ALL
+            .into_iter()
+            .find(|b| is_compiled(*b))
+            .unwrap();
         assert_eq!(default_backend(), first);
         assert!(ensure_compiled(default_backend()).is_ok());
     }

@@ -655,7 +655,12 @@ mod tests {
     /// Each row: a container and the (route, url) pairs it must become.
     #[test]
     fn containers_become_routes() {
-        type Row = (&'static str, Container, Rules, Vec<(&'static str, &'static str)>);
+        type Row = (
+            &'static str,
+            Container,
+            Rules,
+            Vec<(&'static str, &'static str)>,
+        );
         let cases: Vec<Row> = vec![
             (
                 "hostname and root domain",

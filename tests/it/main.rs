@@ -2,8 +2,10 @@
 
 mod support;
 
+mod cli;
 mod etcd2_sink;
 mod harness;
+mod many_hosts;
 mod operators;
 mod packaging;
 mod scenarios;
