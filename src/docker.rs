@@ -314,6 +314,9 @@ impl Watcher {
         let name = attributes.get("name").map(String::as_str).unwrap_or("");
         match event_kind(&action, attributes.get("signal").map(String::as_str)) {
             EventKind::Ignore => Ok(None),
+            // A container that does not match was never routed (a rename to a
+            // non-matching name was inspected when it happened).
+            EventKind::Gone if !self.names.is_match(name) => Ok(None),
             EventKind::Gone => {
                 tracing::debug!(container = name, action, "container going away");
                 Ok(Some(DockerUpdate::Gone { id, reason: action }))
