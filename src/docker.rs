@@ -84,7 +84,7 @@ impl Watcher {
     pub async fn connect(&self) -> Result<Docker, DockerError> {
         let err = |e: BollardError| DockerError::Connect {
             url: self.url.clone(),
-            reason: e.to_string(),
+            reason: describe(&e),
         };
         // 120 s: bollard's per-request timeout for answers (not for the event stream's body).
         let docker = if let Some(path) = self.url.strip_prefix("unix://") {
@@ -150,7 +150,7 @@ impl Watcher {
         DockerError::Request {
             url: self.url.clone(),
             what,
-            reason: e.to_string(),
+            reason: describe(&e),
         }
     }
 
@@ -336,6 +336,24 @@ impl Watcher {
             }
         }
     }
+}
+
+/// A bollard error with its causes. Over `tcp://` hyper says only "client
+/// error (Connect)"; why (connection refused, a server certificate that does
+/// not verify: `invalid peer certificate: UnknownIssuer`) is in its sources.
+fn describe(e: &BollardError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let cause = s.to_string();
+        // bollard's own message already embeds its direct source's.
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn tls_verify() -> bool {
