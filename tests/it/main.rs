@@ -10,4 +10,5 @@ mod operators;
 mod packaging;
 mod scenarios;
 mod tls;
+mod tls_transports;
 mod vulcand_api_sink;

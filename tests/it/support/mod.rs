@@ -32,6 +32,7 @@ pub mod http;
 pub mod images;
 pub mod oneshot;
 pub mod store;
+pub mod tls_proxy;
 pub mod vulcand_contract;
 pub mod wait;
 
