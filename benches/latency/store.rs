@@ -214,6 +214,14 @@ impl Store {
             .map(|s| s.at)
     }
 
+    /// When `key` (without a leading slash) was first put at or after `mark`.
+    pub fn first_put(&self, mark: usize, key: &str) -> Option<SystemTime> {
+        self.lock()[mark..]
+            .iter()
+            .find(|s| s.put && s.key == key)
+            .map(|s| s.at)
+    }
+
     /// The first put (or delete) of each server at or after `mark`, by server id.
     pub fn firsts(&self, mark: usize, put: bool) -> HashMap<String, SystemTime> {
         let mut out = HashMap::new();
