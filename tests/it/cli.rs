@@ -151,28 +151,11 @@ async fn dry_run_logs_writes_and_needs_only_docker() {
 }
 
 /// A second SIGTERM exits at once while the first is still shutting down (here: a deregistration stuck on a silent store).
+#[cfg(feature = "etcd2")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_signal_forces_exit() {
-    // A store that accepts connections and never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", silent.local_addr().unwrap());
-    let scope = unique_name("second-signal");
-    let mut havok = Havok::spawn(&[
-        "--backend",
-        "etcd2",
-        "-etcd-machines",
-        &url,
-        "-names",
-        &format!("^{scope}-"),
-        "--node-id",
-        &scope,
-        "--timeout",
-        "30s",
-        "--deregister-on-exit",
-    ]);
-    havok
-        .wait_for_log("listed running containers", TIMEOUT)
-        .await;
+    let (mut havok, _silent) =
+        havok_with_silent_store("second-signal", &["--deregister-on-exit"]).await;
     havok.sigterm();
     havok.wait_for_log("shutting down", TIMEOUT).await;
     let started = std::time::Instant::now();
@@ -184,30 +167,13 @@ async fn second_signal_forces_exit() {
         "took {:?}",
         started.elapsed()
     );
-    drop(silent);
 }
 
 /// SIGTERM stops havok within two seconds even while a store request hangs.
+#[cfg(feature = "etcd2")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_is_quick_with_a_hanging_store() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", silent.local_addr().unwrap());
-    let scope = unique_name("sigterm-hang");
-    let mut havok = Havok::spawn(&[
-        "--backend",
-        "etcd2",
-        "-etcd-machines",
-        &url,
-        "-names",
-        &format!("^{scope}-"),
-        "--node-id",
-        &scope,
-        "--timeout",
-        "30s",
-    ]);
-    havok
-        .wait_for_log("listed running containers", TIMEOUT)
-        .await;
+    let (mut havok, _silent) = havok_with_silent_store("sigterm-hang", &[]).await;
     let started = std::time::Instant::now();
     havok.sigterm();
     let status = havok.wait_exit(Duration::from_secs(3)).await;
@@ -217,5 +183,32 @@ async fn sigterm_is_quick_with_a_hanging_store() {
         "took {:?}",
         started.elapsed()
     );
-    drop(silent);
+}
+
+/// havok (etcd v2 backend, 30 s request timeout) against a store that accepts
+/// connections and never answers, once it has listed Docker; keep the listener alive.
+#[cfg(feature = "etcd2")]
+async fn havok_with_silent_store(test: &str, extra: &[&str]) -> (Havok, std::net::TcpListener) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let scope = unique_name(test);
+    let names = format!("^{scope}-");
+    let mut args = vec![
+        "--backend",
+        "etcd2",
+        "-etcd-machines",
+        &url,
+        "-names",
+        &names,
+        "--node-id",
+        &scope,
+        "--timeout",
+        "30s",
+    ];
+    args.extend_from_slice(extra);
+    let mut havok = Havok::spawn(&args);
+    havok
+        .wait_for_log("listed running containers", TIMEOUT)
+        .await;
+    (havok, silent)
 }
