@@ -6,6 +6,8 @@
 //! `kapi.Get` with `Recursive`, `kapi.Set` with `TTL`, `kapi.Delete`), plus the
 //! conditional forms havok needs (`prevExist`, `prevIndex`, `dir`, `refresh`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use reqwest::{Method, StatusCode};
 
 use super::wire::{
@@ -123,8 +125,10 @@ pub struct KeysApi {
     http: reqwest::Client,
     machines: Vec<String>,
     /// The member that answered last: tried first, so a dead member costs
-    /// one failed connect when it dies, not one per request.
-    current: usize,
+    /// one failed connect when it dies, not one per request. Atomic so calls
+    /// can run concurrently through `&self`; it is only a hint, so a race
+    /// between two calls costs at most one extra failed connect.
+    current: AtomicUsize,
     auth: Option<(String, Secret)>,
 }
 
@@ -137,7 +141,7 @@ impl KeysApi {
         KeysApi {
             http,
             machines,
-            current: 0,
+            current: AtomicUsize::new(0),
             auth,
         }
     }
@@ -147,7 +151,7 @@ impl KeysApi {
     }
 
     /// `GET key` (`recursive=true` for a whole tree); `None` when the key does not exist.
-    pub async fn get(&mut self, key: &str, recursive: bool) -> Result<Option<Read>, KeysError> {
+    pub async fn get(&self, key: &str, recursive: bool) -> Result<Option<Read>, KeysError> {
         let query: &[(&str, &str)] = if recursive {
             &[("recursive", "true"), ("sorted", "true")]
         } else {
@@ -172,7 +176,7 @@ impl KeysApi {
     }
 
     /// `PUT key value=…&ttl=…`: create or overwrite (a watch event either way).
-    pub async fn set(&mut self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), KeysError> {
+    pub async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), KeysError> {
         let form = write_form(value, ttl);
         self.call(Method::PUT, key, &[], Some(&form)).await?;
         Ok(())
@@ -181,7 +185,7 @@ impl KeysApi {
     /// `PUT key value=…&prevExist=false`: create only when missing, so an
     /// existing key fires no watch event. `false` when it already existed.
     pub async fn create(
-        &mut self,
+        &self,
         key: &str,
         value: &str,
         ttl: Option<u64>,
@@ -200,7 +204,7 @@ impl KeysApi {
     /// `PUT key refresh=true&prevExist=true&ttl=…` without a value: extends
     /// the TTL without notifying watchers, so Vulcand does not reload.
     /// `false` when the key no longer exists (it expired).
-    pub async fn refresh(&mut self, key: &str, ttl: u64) -> Result<bool, KeysError> {
+    pub async fn refresh(&self, key: &str, ttl: u64) -> Result<bool, KeysError> {
         let query = [("refresh", "true"), ("prevExist", "true")];
         let form = [("ttl", ttl.to_string())];
         match self.call(Method::PUT, key, &query, Some(&form)).await {
@@ -211,7 +215,7 @@ impl KeysApi {
     }
 
     /// `DELETE key` in one of the [`Delete`] forms.
-    pub async fn delete(&mut self, key: &str, how: Delete) -> Result<Deleted, KeysError> {
+    pub async fn delete(&self, key: &str, how: Delete) -> Result<Deleted, KeysError> {
         let index;
         let query: Vec<(&str, &str)> = match how {
             Delete::Key => vec![],
@@ -237,7 +241,7 @@ impl KeysApi {
     /// moving on when a member cannot be reached or answers 5xx (no leader,
     /// raft timeout). Returns the member and the body of a 2xx answer.
     async fn call(
-        &mut self,
+        &self,
         method: Method,
         key: &str,
         query: &[(&str, &str)],
@@ -246,8 +250,9 @@ impl KeysApi {
         let n = self.machines.len();
         let mut failures = Vec::new();
         let mut answered = None;
+        let current = self.current.load(Ordering::Relaxed);
         for step in 0..n {
-            let i = (self.current + step) % n;
+            let i = (current + step) % n;
             let member = self.machines[i].clone();
             let mut req = self
                 .http
@@ -276,13 +281,13 @@ impl KeysApi {
                 }
             };
             if status.is_success() {
-                if i != self.current {
+                if i != current {
                     tracing::warn!(
                         member = %member,
                         failed = %failures.join("; "),
                         "etcd v2: switched to another member"
                     );
-                    self.current = i;
+                    self.current.store(i, Ordering::Relaxed);
                 }
                 return Ok((member, body));
             }
@@ -293,7 +298,7 @@ impl KeysApi {
                 continue;
             }
             // An answer about the key itself (4xx): the member works.
-            self.current = i;
+            self.current.store(i, Ordering::Relaxed);
             return Err(error);
         }
         Err(answered.unwrap_or_else(|| KeysError::Unreachable {

@@ -11,8 +11,10 @@
 //!   created, for `orphans`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -20,12 +22,15 @@ use super::keys::{KeysApi, Read};
 use super::wire::Node;
 use crate::backends::http;
 use crate::config::{Config, ConfigError};
-use crate::model::RouteKey;
+use crate::model::{RouteKey, RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
 use crate::vulcand::{Layout, RouteId, ServerId, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID};
 
 /// The middleware ids havok writes; others under a frontend are not havok's.
 pub(super) const HAVOK_MIDDLEWARES: [&str; 2] = [RATELIMIT_ID, CONNLIMIT_ID];
+
+/// How many routes' puts `apply` runs at once.
+const PARALLEL_PUTS: usize = 16;
 
 /// The value of `/havok/routes/<rid>`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,7 +52,9 @@ pub struct Etcd2Sink {
     pub(super) ttl: u64,
     /// The server keys and bookkeeping records this node holds, refreshed by
     /// `keepalive`: filled by `observe` and by writes, emptied by deletes.
-    pub(super) held: BTreeSet<String>,
+    /// Behind a lock because the puts of several routes run at once; never
+    /// held across an await (see [`Etcd2Sink::held`]).
+    held: Mutex<BTreeSet<String>>,
 }
 
 impl Etcd2Sink {
@@ -63,8 +70,15 @@ impl Etcd2Sink {
             state: rooted(&config.state_prefix),
             node: node.to_string(),
             ttl: config.ttl.as_secs().max(1),
-            held: BTreeSet::new(),
+            held: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// The held keys. Use the guard within one statement: holding it across
+    /// an await would make the future `!Send` and block the other puts.
+    pub(super) fn held(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        // A panic while the lock was held leaves a set that is still a set.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn store(&self) -> String {
@@ -89,16 +103,28 @@ impl Etcd2Sink {
     }
 
     /// Reads a tree, counting what it cost.
-    async fn read(
-        &mut self,
-        key: &str,
-        observed: &mut Observed,
-    ) -> Result<Option<Node>, SinkError> {
+    async fn read(&self, key: &str, observed: &mut Observed) -> Result<Option<Node>, SinkError> {
         Ok(self.api.get(key, true).await?.map(|Read { node, bytes }| {
             observed.keys_read += node.keys();
             observed.bytes_read += bytes;
             node
         }))
+    }
+}
+
+impl Etcd2Sink {
+    /// Puts routes that are all different, up to [`PARALLEL_PUTS`] at once;
+    /// the first error ends the call (puts still in flight are dropped, as if
+    /// havok had stopped there, which each route's write order allows for).
+    async fn put_all(&self, run: Vec<(&RouteSpec, &[ServerSpec], bool)>) -> Result<(), SinkError> {
+        // By index: a closure taking the borrowed tuples trips the compiler's
+        // `Send` check of `apply`'s boxed future ("FnOnce is not general enough").
+        let run = &run;
+        stream::iter(0..run.len())
+            .map(|i| self.put(run[i].0, run[i].1, run[i].2))
+            .buffer_unordered(PARALLEL_PUTS)
+            .try_collect()
+            .await
     }
 }
 
@@ -193,18 +219,44 @@ impl RouteSink for Etcd2Sink {
             }
             observed.routes.insert(key, state);
         }
-        self.held = held;
+        *self.held() = held;
         Ok(observed)
     }
 
+    /// Runs each run of consecutive `Put`s concurrently (up to
+    /// [`PARALLEL_PUTS`] routes at once), and `Delete`s and `Collect`s one at
+    /// a time in their place: a run ends before any `Delete` or `Collect`,
+    /// which thus sees every put before it done and none after it started.
+    ///
+    /// Puts of different routes may run concurrently: no key is shared
+    /// between routes (each route's Vulcand keys, records and marker are
+    /// under its own route id), each route's own writes keep their order
+    /// within its `put` (marker, backend, servers with records, frontend,
+    /// middlewares), and the guarded removal in `collect` is unaffected, as
+    /// it never runs alongside a put of this node. A route that appears twice
+    /// starts a new run, so one route's puts never overlap.
     async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError> {
-        for op in ops {
+        let mut rest = ops;
+        while let Some(op) = rest.first() {
             match op {
-                Op::Put {
-                    spec,
-                    servers,
-                    rewrite_route,
-                } => self.put(spec, servers, *rewrite_route).await?,
+                Op::Put { .. } => {
+                    let mut routes = BTreeSet::new();
+                    let mut run = Vec::new();
+                    while let Some(Op::Put {
+                        spec,
+                        servers,
+                        rewrite_route,
+                    }) = rest.first()
+                    {
+                        if !routes.insert(&spec.key) {
+                            break;
+                        }
+                        run.push((spec, servers.as_slice(), *rewrite_route));
+                        rest = &rest[1..];
+                    }
+                    self.put_all(run).await?;
+                    continue;
+                }
                 Op::Delete {
                     key,
                     server,
@@ -217,6 +269,7 @@ impl RouteSink for Etcd2Sink {
                 }
                 Op::Collect { key } => self.collect(key).await?,
             }
+            rest = &rest[1..];
         }
         Ok(())
     }
@@ -225,7 +278,9 @@ impl RouteSink for Etcd2Sink {
     /// event in etcd v2, so Vulcand does not reload on every heartbeat.
     async fn keepalive(&mut self) -> Result<(), SinkError> {
         let mut expired = Vec::new();
-        for key in self.held.clone() {
+        // A copy: the lock must not be held across the refreshes.
+        let held = self.held().clone();
+        for key in held {
             if !self.api.refresh(&key, self.ttl).await? {
                 expired.push(key);
             }
@@ -237,9 +292,11 @@ impl RouteSink for Etcd2Sink {
             "{} of its keys expired before they were refreshed, {first} among them",
             expired.len()
         );
+        let mut held = self.held();
         for key in &expired {
-            self.held.remove(key);
+            held.remove(key);
         }
+        drop(held);
         Err(SinkError::LeaseLost {
             store: self.store(),
             reason,

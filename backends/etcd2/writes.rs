@@ -12,9 +12,10 @@ use crate::vulcand::{server_value, RouteObjects, ServerId, ServerRecord};
 impl Etcd2Sink {
     /// Backend, this node's servers (with bookkeeping), frontend, middlewares:
     /// Vulcand's order, since it checks that the backend exists when a server
-    /// or frontend arrives.
+    /// or frontend arrives. `apply` may run the puts of different routes at
+    /// once (they share no key), but one route's writes stay in this order.
     pub(super) async fn put(
-        &mut self,
+        &self,
         spec: &RouteSpec,
         servers: &[ServerSpec],
         rewrite: bool,
@@ -46,11 +47,11 @@ impl Etcd2Sink {
             self.api
                 .set(&record_key, &record.to_string(), Some(self.ttl))
                 .await?;
-            self.held.insert(record_key);
+            self.held().insert(record_key);
             let server_key = self.layout.server_key(id, &server.id);
             let value = server_value(&server.url).to_string();
             self.api.set(&server_key, &value, Some(self.ttl)).await?;
-            self.held.insert(server_key);
+            self.held().insert(server_key);
         }
         let frontend_key = self.layout.frontend_key(id);
         self.write(&frontend_key, &objects.frontend, rewrite)
@@ -74,7 +75,7 @@ impl Etcd2Sink {
     /// A plain set when rewriting; otherwise create-if-missing, so a key that
     /// is already there fires no watch event and Vulcand does not reload it.
     pub(super) async fn write(
-        &mut self,
+        &self,
         key: &str,
         value: &Value,
         rewrite: bool,
@@ -90,17 +91,17 @@ impl Etcd2Sink {
     /// Deletes one of this node's servers: Vulcand's key, then the record, so
     /// a crash in between leaves a record that `observe` reports as `None`.
     pub(super) async fn delete_server(
-        &mut self,
+        &self,
         key: &RouteKey,
         server: &ServerId,
     ) -> Result<(), SinkError> {
         let id = key.id();
         let server_key = self.layout.server_key(&id, server);
         self.api.delete(&server_key, Delete::Key).await?;
-        self.held.remove(&server_key);
+        self.held().remove(&server_key);
         let record_key = self.record_key(&id, server);
         self.api.delete(&record_key, Delete::Key).await?;
-        self.held.remove(&record_key);
+        self.held().remove(&record_key);
         Ok(())
     }
 
@@ -132,7 +133,7 @@ impl Etcd2Sink {
     /// has no frontend (no traffic) or no backend key until that node's next
     /// resync, whose `observe` reports `frontend: None` / `backend: None` and
     /// whose `Put` with `rewrite_route` writes them again.
-    pub(super) async fn collect(&mut self, key: &RouteKey) -> Result<(), SinkError> {
+    pub(super) async fn collect(&self, key: &RouteKey) -> Result<(), SinkError> {
         let id = key.id();
         let servers_dir = self.layout.servers_dir(&id);
         if self.api.delete(&servers_dir, Delete::EmptyDir).await? == Deleted::NotEmpty {
