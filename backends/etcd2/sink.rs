@@ -176,13 +176,42 @@ impl RouteSink for Etcd2Sink {
         }
 
         let mut held = BTreeSet::new();
-        let keys: BTreeSet<RouteKey> = routes.iter().chain(records.keys()).cloned().collect();
+        let keys: Vec<RouteKey> = routes
+            .iter()
+            .chain(records.keys())
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Each route's backend and frontend directories, read up to
+        // PARALLEL_PUTS at a time (a start-up with hundreds of routes would
+        // otherwise wait on one round trip after another), in order.
+        let dirs: Vec<String> = keys
+            .iter()
+            .flat_map(|k| {
+                let id = k.id();
+                [self.layout.backend_dir(&id), self.layout.frontend_dir(&id)]
+            })
+            .collect();
+        let dirs = &dirs;
+        let trees: Vec<Option<Read>> = stream::iter(0..dirs.len())
+            .map(|i| self.api.get(&dirs[i], true))
+            .buffered(PARALLEL_PUTS)
+            .try_collect()
+            .await?;
+        let mut trees = trees.into_iter().map(|read| {
+            read.map(|Read { node, bytes }| {
+                observed.keys_read += node.keys();
+                observed.bytes_read += bytes;
+                node
+            })
+        });
+        let mut next_tree = move || trees.next().flatten();
         for key in keys {
             let id = key.id();
             let mut state = RouteState::default();
             let mut mine = BTreeMap::new();
-            let backend_dir = self.layout.backend_dir(&id);
-            if let Some(tree) = self.read(&backend_dir, &mut observed).await? {
+            if let Some(tree) = next_tree() {
                 state.backend = tree.child("backend").and_then(json_of);
                 for server in tree.child("servers").iter().flat_map(|s| &s.nodes) {
                     if server.dir {
@@ -203,8 +232,7 @@ impl RouteSink for Etcd2Sink {
                     mine.insert(sid.clone(), None);
                 }
             }
-            let frontend_dir = self.layout.frontend_dir(&id);
-            if let Some(tree) = self.read(&frontend_dir, &mut observed).await? {
+            if let Some(tree) = next_tree() {
                 state.frontend = tree.child("frontend").and_then(json_of);
                 for mw in tree.child("middlewares").iter().flat_map(|m| &m.nodes) {
                     if HAVOK_MIDDLEWARES.contains(&mw.name()) {
