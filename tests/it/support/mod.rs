@@ -12,7 +12,8 @@
 //! - `http`: a tiny HTTP/1.0 client that needs no backend feature.
 //! - `wait`: `eventually`, the only way tests wait.
 //! - `store`: `Snapshot` and `StoreView`, with the etcd v3 and v2 views.
-//! - `vulcand_contract`: a stand-in for Vulcand's HTTP API and its `StoreView` (owned separately).
+//! - `tls_proxy`: socat putting TLS in front of the Docker socket or the API stand-in.
+//! - `vulcand_contract`: a stand-in for Vulcand's HTTP API, written from its source, and its `StoreView`.
 //!
 //! Isolation: every test shares the Docker daemon with other tests (and other
 //! runs), so a test gives havok `--names ^<scope>-` with `scope = unique_name("…")`
