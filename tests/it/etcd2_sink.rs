@@ -13,6 +13,7 @@ use havok::sink::{Op, RouteSink, SinkError};
 use havok::vulcand::{Layout, RouteObjects, ServerId, RATELIMIT_ID};
 use serde_json::{json, Value};
 
+use crate::support::ops::{delete, put, server, set};
 use crate::support::{eventually, EtcdServer};
 
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
@@ -395,34 +396,6 @@ fn limited(host: &str) -> RouteSpec {
             conn: None,
         },
     }
-}
-
-fn server(node: &str, container: &str, port: u16) -> ServerSpec {
-    ServerSpec {
-        id: ServerId::new(node, container),
-        url: format!("http://127.0.0.1:{port}"),
-        container: container.into(),
-    }
-}
-
-fn put(spec: &RouteSpec, servers: &[&ServerSpec], rewrite_route: bool) -> Op {
-    Op::Put {
-        spec: spec.clone(),
-        servers: servers.iter().map(|s| (*s).clone()).collect(),
-        rewrite_route,
-    }
-}
-
-fn delete(key: &RouteKey, server: &ServerSpec, collect: bool) -> Op {
-    Op::Delete {
-        key: key.clone(),
-        server: server.id.clone(),
-        collect,
-    }
-}
-
-fn set(keys: &[&RouteKey]) -> BTreeSet<RouteKey> {
-    keys.iter().map(|k| (*k).clone()).collect()
 }
 
 /// Direct access to etcd's v2 keys API, independent of the sink's own encoding.

@@ -170,12 +170,13 @@ mod sink {
 
     use havok::backends::vulcand_api::VulcandApiSink;
     use havok::config::{Config, RawConfig};
-    use havok::model::{ConnLimit, Limits, RateLimit, RouteKey, RouteSpec, ServerSpec};
+    use havok::model::{ConnLimit, Limits, RateLimit, RouteKey, RouteSpec};
     use havok::sink::{Op, RouteSink, RouteState, SinkError};
     use havok::vulcand::{self, ServerId, CONNLIMIT_ID, RATELIMIT_ID};
     use serde_json::json;
 
     use super::post;
+    use crate::support::ops::{delete, put, server, set};
     use crate::support::vulcand_contract::ContractServer;
     use crate::support::StoreView;
 
@@ -588,34 +589,6 @@ mod sink {
                 }),
             },
         }
-    }
-
-    fn server(node: &str, container: &str, port: u16) -> ServerSpec {
-        ServerSpec {
-            id: ServerId::new(node, container),
-            url: format!("http://127.0.0.1:{port}"),
-            container: container.into(),
-        }
-    }
-
-    fn put(spec: &RouteSpec, servers: &[&ServerSpec], rewrite_route: bool) -> Op {
-        Op::Put {
-            spec: spec.clone(),
-            servers: servers.iter().map(|s| (*s).clone()).collect(),
-            rewrite_route,
-        }
-    }
-
-    fn delete(key: &RouteKey, server: &ServerSpec, collect: bool) -> Op {
-        Op::Delete {
-            key: key.clone(),
-            server: server.id.clone(),
-            collect,
-        }
-    }
-
-    fn set(keys: &[&RouteKey]) -> BTreeSet<RouteKey> {
-        keys.iter().map(|k| (*k).clone()).collect()
     }
 
     fn refused(result: Result<(), SinkError>) -> (String, String) {

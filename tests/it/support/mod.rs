@@ -8,6 +8,7 @@
 //! - `etcd_tls`, `certs`: etcd behind TLS or a password, and the test PKI (openssl).
 //! - `endpoints`: havok's `--listen` address and its `/healthz`.
 //! - `oneshot`: the havok binary run to completion under a deadline.
+//! - `ops`: builders of servers and ops for the sink-level tests.
 //! - `child`: the havok binary as a child process with its log in a file.
 //! - `http`: a tiny HTTP/1.0 client that needs no backend feature.
 //! - `wait`: `eventually`, the only way tests wait.
@@ -32,6 +33,7 @@ pub mod etcd_tls;
 pub mod http;
 pub mod images;
 pub mod oneshot;
+pub mod ops;
 pub mod store;
 pub mod tls_proxy;
 pub mod vulcand_contract;
