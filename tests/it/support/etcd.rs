@@ -52,17 +52,25 @@ impl Member {
     }
 
     async fn wait_healthy(&self) {
-        let url = format!("{}/health", self.url());
-        let what = format!("etcd {} healthy at {url}", self.container.name());
-        eventually(&what, HEALTHY, || async {
-            match http_get(&url).await {
-                Ok(r) if r.status == 200 && r.body.contains("\"true\"") => Ok(()),
-                Ok(r) => Err(format!("{} {}", r.status, r.body)),
-                Err(e) => Err(e.to_string()),
-            }
-        })
+        wait_health(
+            &format!("etcd {}", self.container.name()),
+            &format!("{}/health", self.url()),
+        )
         .await
     }
+}
+
+/// Polls an etcd member's plain-HTTP `GET /health` until it says `"true"`.
+pub(super) async fn wait_health(member: &str, url: &str) {
+    let what = format!("{member} healthy at {url}");
+    eventually(&what, HEALTHY, || async {
+        match http_get(url).await {
+            Ok(r) if r.status == 200 && r.body.contains("\"true\"") => Ok(()),
+            Ok(r) => Err(format!("{} {}", r.status, r.body)),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
 }
 
 /// A single-member etcd; removed on drop.

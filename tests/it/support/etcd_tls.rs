@@ -12,13 +12,8 @@ use async_trait::async_trait;
 use super::certs::Pki;
 use super::docker::{unique_name, TestContainer};
 use super::etcd::free_port;
-use super::http::http_get;
 use super::images;
 use super::store::{Snapshot, StoreView};
-use super::wait::eventually;
-
-/// How long etcd may take to answer `/health` after a (re)start.
-const HEALTHY: Duration = Duration::from_secs(30);
 
 /// One etcd member that accepts only TLS clients with a certificate from the PKI's CA.
 #[derive(Debug)]
@@ -106,15 +101,7 @@ impl TlsEtcd {
 
     async fn wait_healthy(&self) {
         let url = format!("http://127.0.0.1:{}/health", self.health_port);
-        let what = format!("TLS etcd {} healthy at {url}", self.container.name());
-        eventually(&what, HEALTHY, || async {
-            match http_get(&url).await {
-                Ok(r) if r.status == 200 && r.body.contains("\"true\"") => Ok(()),
-                Ok(r) => Err(format!("{} {}", r.status, r.body)),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await
+        super::etcd::wait_health(&format!("TLS etcd {}", self.container.name()), &url).await
     }
 }
 
