@@ -1,11 +1,21 @@
 //! The one list of end-to-end scenarios (`list.rs`), run against every
 //! backend by `for_each_backend!`: the real havok binary, the real Docker
 //! daemon, and the backend's real store (etcd v3 or v2 in a container) or,
-//! for the Vulcand API, the contract server written from Vulcand's source.
+//! for the Vulcand API, a real memng Vulcand.
+//!
+//! Through the real Vulcand: each fixture also runs Vulcand on its store
+//! (the v3 engine for etcd3, the v2 engine for etcd2, memng for the API),
+//! so `wait_urls` and `wait_gone` also wait until a client of the proxy is
+//! answered by exactly those containers (or gets Vulcand's 404), and the
+//! fixture fails the test when Vulcand logged a change it could not apply.
+//! Without a Vulcand binary (outside CI) the proxy checks are skipped with
+//! one printed line, and the API backend runs against the contract server.
 
 mod list;
 pub mod proxy;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::*;
@@ -44,6 +54,11 @@ pub struct Fixture {
     pub etcd: Option<EtcdServer>,
     #[cfg(feature = "vulcand-api")]
     pub contract: Option<crate::support::vulcand_contract::ContractServer>,
+    /// The real Vulcand on this fixture's store, when its binary is there.
+    pub vulcand: Option<Arc<Vulcand>>,
+    /// Server URL -> container name, for the containers `web` started: who
+    /// must answer through Vulcand.
+    names: Mutex<BTreeMap<String, String>>,
 }
 
 /// Short TTL and resync so that scenarios converge in seconds.
@@ -61,7 +76,10 @@ impl Fixture {
             etcd: None,
             #[cfg(feature = "vulcand-api")]
             contract: None,
+            vulcand: None,
+            names: Mutex::default(),
         };
+        let binary = vulcand::binary(&format!("{test} on {}", backend.flag()));
         match backend {
             Backend::Etcd3 | Backend::Etcd2 => {
                 let etcd = EtcdServer::start().await;
@@ -74,7 +92,20 @@ impl Fixture {
                     _ => unreachable!("the macro only runs compiled-in backends"),
                 };
                 fixture.store_args = vec!["-etcd-machines".into(), etcd.url()];
+                if let Some(binary) = binary {
+                    let engine = match backend {
+                        Backend::Etcd3 => Engine::EtcdV3(etcd.url()),
+                        _ => Engine::EtcdV2(etcd.url()),
+                    };
+                    fixture.vulcand = Some(Arc::new(Vulcand::start(binary, engine).await));
+                }
                 fixture.etcd = Some(etcd);
+            }
+            Backend::VulcandApi if binary.is_some() => {
+                let vulcand = Arc::new(Vulcand::start(binary.unwrap(), Engine::Memng).await);
+                fixture.store_args = vec!["--vulcand-api".into(), vulcand.api_url()];
+                fixture.view = Box::new(vulcand.clone());
+                fixture.vulcand = Some(vulcand);
             }
             Backend::VulcandApi => {
                 #[cfg(feature = "vulcand-api")]
@@ -140,7 +171,18 @@ impl Fixture {
 
     /// Runs the test httpd as `<scope>-<suffix>` with `-h hostname -P`.
     pub fn web(&self, suffix: &str, hostname: &str) -> TestContainer {
-        run_httpd(&self.name(suffix), hostname, &["-P"])
+        let web = run_httpd(&self.name(suffix), hostname, &["-P"]);
+        self.answers_as(&web);
+        web
+    }
+
+    /// Records that `c`'s server URL answers `/who` with its name, for the proxy checks.
+    pub fn answers_as(&self, c: &TestContainer) {
+        let url = self.url_of(c);
+        self.names
+            .lock()
+            .unwrap()
+            .insert(url, c.name().to_string());
     }
 
     /// The URL havok must write for a container's published port 80.
@@ -149,34 +191,65 @@ impl Fixture {
     }
 
     /// Waits until the route for `host` has exactly `urls` and its frontend.
+    /// Through Vulcand (when it runs), also waits until the proxy's answers
+    /// for `host` come from exactly those servers' containers.
     pub async fn wait_urls(&self, host: &str, urls: &[String]) -> Snapshot {
         let mut want: Vec<String> = urls.to_vec();
         want.sort();
         let what = format!("{host} to have exactly {want:?}");
-        wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
+        let snapshot = wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
             s.urls(host) == want && (want.is_empty() || s.has_route(host))
         })
-        .await
+        .await;
+        // https upstreams are the test httpd without TLS: Vulcand cannot reach them.
+        let plain = want.iter().all(|u| u.starts_with("http://"));
+        if let (Some(vulcand), false, true) = (&self.vulcand, want.is_empty(), plain) {
+            let names: BTreeSet<String> = {
+                let known = self.names.lock().unwrap();
+                want.iter().filter_map(|u| known.get(u).cloned()).collect()
+            };
+            if names.len() == want.len() {
+                vulcand.wait_answered_by(host, &names).await;
+            } else {
+                // Containers not started by `web`: as many distinct ones as servers.
+                vulcand.wait_answered_by_count(host, want.len()).await;
+            }
+        }
+        snapshot
     }
 
     /// Waits until nothing of `host` is left: no servers, backend or frontend.
+    /// Through Vulcand (when it runs), also waits until the proxy has no route for it.
     pub async fn wait_gone(&self, host: &str) -> Snapshot {
         let what = format!("{host} to be removed");
-        wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
+        let snapshot = wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
             let (b, f) = s.route(host);
             b.is_none_or(|b| b.backend.is_none() && b.servers.is_empty())
                 && f.is_none_or(|f| f.frontend.is_none())
         })
-        .await
+        .await;
+        if let Some(vulcand) = &self.vulcand {
+            vulcand.wait_not_routed(host).await;
+        }
+        snapshot
     }
 
     /// Makes the store go away and come back (etcd: `docker stop`/`start`
     /// with its data; the contract server: a memng restart, which loses everything).
     pub async fn restart_store(&self, while_down: impl std::future::Future<Output = ()>) {
         if let Some(etcd) = &self.etcd {
+            if let Some(vulcand) = &self.vulcand {
+                vulcand.expect_store_faults();
+            }
             etcd.stop();
             while_down.await;
             etcd.start_again().await;
+            return;
+        }
+        if let (Some(vulcand), Backend::VulcandApi) = (&self.vulcand, self.backend) {
+            vulcand.kill();
+            while_down.await;
+            vulcand.start_again().await;
             return;
         }
         #[cfg(feature = "vulcand-api")]
@@ -184,6 +257,18 @@ impl Fixture {
             contract.restart();
             while_down.await;
         }
+    }
+
+    /// The URL of the Vulcand API havok writes to (`--backend vulcand-api`).
+    pub fn api_url(&self) -> String {
+        if let Some(vulcand) = &self.vulcand {
+            return vulcand.api_url();
+        }
+        #[cfg(feature = "vulcand-api")]
+        if let Some(contract) = &self.contract {
+            return contract.url();
+        }
+        panic!("this fixture has no Vulcand API")
     }
 }
 
@@ -217,7 +302,7 @@ impl Fixture {
             }
             #[cfg(feature = "vulcand-api")]
             Backend::VulcandApi => {
-                let url = self.contract.as_ref().expect("contract server").url();
+                let url = self.api_url();
                 let answer = reqwest::Client::new()
                     .delete(format!("{url}/v2/frontends/{id}"))
                     .send()
@@ -228,6 +313,26 @@ impl Fixture {
             #[allow(unreachable_patterns)]
             other => panic!("{other:?} is not compiled in"),
         }
+    }
+}
+
+/// A failing test keeps its own panic; a passing one fails here if Vulcand
+/// logged a change of havok's it could not apply.
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(vulcand) = &self.vulcand {
+            vulcand.assert_applied_everything();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreView for Arc<Vulcand> {
+    async fn snapshot(&self) -> Snapshot {
+        self.as_ref().snapshot().await
     }
 }
 

@@ -188,16 +188,28 @@ impl Drop for TestContainer {
 /// once it answers. An empty `hostname` leaves Docker's default (the short id).
 /// `extra_args` go before the image: `-P`, `-l havok.host=x`, `--network n`…
 pub fn run_httpd(name: &str, hostname: &str, extra_args: &[&str]) -> TestContainer {
+    let container = start_httpd(name, hostname, extra_args);
+    wait_serving(&container);
+    container
+}
+
+/// Like [`run_httpd`], without waiting for it to answer: for an app that
+/// listens late (`-e LISTEN_AFTER=2`) or never. Its `/who` answers its name.
+pub fn start_httpd(name: &str, hostname: &str, extra_args: &[&str]) -> TestContainer {
     let image = images::httpd();
-    let mut args = vec!["--init"];
+    let name = if name.starts_with("havok-test-") {
+        name.to_string()
+    } else {
+        unique_name(name)
+    };
+    let who = format!("WHO={name}");
+    let mut args = vec!["--init", "-e", &who];
     if !hostname.is_empty() {
         args.extend(["-h", hostname]);
     }
     args.extend_from_slice(extra_args);
     args.push(image);
-    let container = TestContainer::run(name, &args);
-    wait_serving(&container);
-    container
+    TestContainer::run(&name, &args)
 }
 
 /// Waits until the httpd answers on port 80 at one of the container's network

@@ -1,5 +1,5 @@
 //! The test images, built from Debian's own binaries into `FROM scratch`
-//! images (no registry is reachable): `havok-test-httpd` (busybox-static) and
+//! images (no registry is reachable): `havok-test-httpd` (busybox-static and `start.sh`) and
 //! `havok-test-etcd` (etcd-server). Each tag is a hash of the Dockerfile and
 //! every file copied in, so a changed input makes a new image; parallel test
 //! processes build each image once, under a file lock.
@@ -30,7 +30,13 @@ pub fn httpd() -> &'static str {
         ensure(
             "havok-test-httpd",
             HTTPD_DOCKERFILE,
-            &[(PathBuf::from(BUSYBOX), "busybox".to_string())],
+            &[
+                (PathBuf::from(BUSYBOX), "busybox".to_string()),
+                (
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/images/httpd/start.sh"),
+                    "start.sh".to_string(),
+                ),
+            ],
         )
     })
 }

@@ -14,6 +14,7 @@
 //! - `wait`: `eventually`, the only way tests wait.
 //! - `store`: `Snapshot` and `StoreView`, with the etcd v3 and v2 views.
 //! - `tls_proxy`: socat putting TLS in front of the Docker socket or the API stand-in.
+//! - `vulcand`: the real Vulcand as a child process (etcd v3, v2 or memng), its proxy and its log.
 //! - `vulcand_contract`: a stand-in for Vulcand's HTTP API, written from its source, and its `StoreView`.
 //!
 //! Isolation: every test shares the Docker daemon with other tests (and other
@@ -36,13 +37,15 @@ pub mod oneshot;
 pub mod ops;
 pub mod store;
 pub mod tls_proxy;
+pub mod vulcand;
 pub mod vulcand_contract;
 pub mod wait;
 
 pub use child::Havok;
-pub use docker::{docker, run_httpd, try_docker, unique_name, TestContainer, TestNetwork};
+pub use docker::{docker, run_httpd, start_httpd, try_docker, unique_name, TestContainer, TestNetwork};
 pub use etcd::{EtcdCluster, EtcdServer};
 pub use http::{http, http_get, HttpResponse};
+pub use vulcand::{Engine, Vulcand};
 pub use store::{BackendView, FrontendView, Snapshot, StoreView};
 pub use wait::{eventually, wait_for_snapshot, Outcome, TIMEOUT};
 
