@@ -380,6 +380,13 @@ impl Etcd3Sink {
                 Compare::version(self.marker_key(&id), CompareOp::Greater, 0),
             ])
             .and_then([
+                // Middlewares before their frontend: Vulcand applies the
+                // events of one transaction in order, and a MiddlewareDeleted
+                // after its FrontendDeleted fails (docs/vulcand.md).
+                TxnOp::delete(
+                    self.layout.middlewares_dir(&id),
+                    Some(DeleteOptions::new().with_prefix()),
+                ),
                 TxnOp::delete(
                     self.layout.frontend_dir(&id),
                     Some(DeleteOptions::new().with_prefix()),
