@@ -4,15 +4,16 @@
 //! The calls are the ones Vulcand's own v2 engine makes through
 //! `go.etcd.io/etcd/client/v2` (vulcand/vulcand `engine/etcdng/v2/etcd.go`:
 //! `kapi.Get` with `Recursive`, `kapi.Set` with `TTL`, `kapi.Delete`), plus the
-//! conditional forms havok needs (`prevExist`, `prevIndex`, `dir`, `refresh`).
+//! conditional forms havok needs (`prevExist`, `dir`, `refresh`, `wait`). No
+//! conditional write touches a key Vulcand reads (docs/vulcand.md).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::{Method, StatusCode};
 
 use super::wire::{
-    key_url, parse_error, write_form, Answer, EtcdError, Node, COMPARE_FAILED, DIR_NOT_EMPTY,
-    KEY_NOT_FOUND, NODE_EXISTS,
+    key_url, parse_error, write_form, Answer, EtcdError, Node, DIR_NOT_EMPTY,
+    EVENT_INDEX_CLEARED, KEY_NOT_FOUND, NODE_EXISTS,
 };
 use crate::backends::http;
 use crate::config::Secret;
@@ -100,8 +101,6 @@ pub struct Read {
 pub enum Delete {
     /// One key.
     Key,
-    /// One key, only if it was last modified at this index (compare-and-delete).
-    KeyAt(u64),
     /// A directory, only if it is empty (`dir=true` without `recursive`).
     EmptyDir,
     /// A directory and everything under it (`recursive=true`).
@@ -116,8 +115,6 @@ pub enum Deleted {
     Missing,
     /// The directory holds keys (errorCode 108).
     NotEmpty,
-    /// The key changed since it was read (errorCode 101).
-    Changed,
 }
 
 /// The members and the client that talks to them.
@@ -216,25 +213,80 @@ impl KeysApi {
 
     /// `DELETE key` in one of the [`Delete`] forms.
     pub async fn delete(&self, key: &str, how: Delete) -> Result<Deleted, KeysError> {
-        let index;
+        Ok(self.delete_indexed(key, how).await?.0)
+    }
+
+    /// Like [`delete`](Self::delete), with the etcd index at which it was
+    /// decided: the delete's own index, or the index etcd reported with its
+    /// refusal (`Missing`, `NotEmpty`).
+    pub async fn delete_indexed(
+        &self,
+        key: &str,
+        how: Delete,
+    ) -> Result<(Deleted, u64), KeysError> {
         let query: Vec<(&str, &str)> = match how {
             Delete::Key => vec![],
-            Delete::KeyAt(at) => {
-                index = at.to_string();
-                vec![("prevIndex", index.as_str())]
-            }
             Delete::EmptyDir => vec![("dir", "true")],
             Delete::Tree => vec![("recursive", "true")],
         };
         match self.call(Method::DELETE, key, &query, None).await {
-            Ok(_) => Ok(Deleted::Done),
-            Err(e) => match e.code() {
-                Some(KEY_NOT_FOUND) => Ok(Deleted::Missing),
-                Some(DIR_NOT_EMPTY) => Ok(Deleted::NotEmpty),
-                Some(COMPARE_FAILED) => Ok(Deleted::Changed),
-                _ => Err(e),
-            },
+            Ok((_, body)) => {
+                let index = serde_json::from_slice::<Answer>(&body)
+                    .map(|a| a.node.modified_index)
+                    .unwrap_or_default();
+                Ok((Deleted::Done, index))
+            }
+            Err(e) => {
+                let index = match &e {
+                    KeysError::Etcd { error, .. } => error.index.unwrap_or_default(),
+                    _ => 0,
+                };
+                match e.code() {
+                    Some(KEY_NOT_FOUND) => Ok((Deleted::Missing, index)),
+                    Some(DIR_NOT_EMPTY) => Ok((Deleted::NotEmpty, index)),
+                    _ => Err(e),
+                }
+            }
         }
+    }
+
+    /// The changes under `dir` with an index in `after+1 ..= until`, from
+    /// etcd's event history (`wait=true&waitIndex=…`, which answers at once
+    /// for an index already passed). `None` when etcd no longer keeps that
+    /// history (errorCode 401: it keeps the last 1000 events).
+    pub async fn changes(
+        &self,
+        dir: &str,
+        after: u64,
+        until: u64,
+    ) -> Result<Option<Vec<Answer>>, KeysError> {
+        let mut out = Vec::new();
+        let mut next = after + 1;
+        while next <= until {
+            let from = next.to_string();
+            let query = [
+                ("wait", "true"),
+                ("recursive", "true"),
+                ("waitIndex", from.as_str()),
+            ];
+            let (member, body) = match self.call(Method::GET, dir, &query, None).await {
+                Ok(answer) => answer,
+                Err(e) if e.code() == Some(EVENT_INDEX_CLEARED) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let answer: Answer = serde_json::from_slice(&body).map_err(|e| KeysError::Decode {
+                member,
+                key: dir.to_string(),
+                reason: e.to_string(),
+            })?;
+            let index = answer.node.modified_index;
+            if index > until || index < next {
+                break;
+            }
+            next = index + 1;
+            out.push(answer);
+        }
+        Ok(Some(out))
     }
 
     /// Sends one request, starting at the member that answered last and
@@ -336,7 +388,7 @@ mod tests {
             StatusCode::PRECONDITION_FAILED,
             br#"{"errorCode":101,"message":"Compare failed","cause":"[1 != 5]","index":5}"#,
         );
-        assert_eq!(e.code(), Some(COMPARE_FAILED));
+        assert_eq!(e.code(), Some(101));
         let sink: SinkError = e.into();
         assert_eq!(
             sink.to_string(),

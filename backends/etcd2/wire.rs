@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 /// etcd v2 error codes havok acts on (etcd `server/etcdserver/api/v2error/error.go`).
 pub const KEY_NOT_FOUND: u32 = 100;
-pub const COMPARE_FAILED: u32 = 101;
 pub const NODE_EXISTS: u32 = 105;
 pub const DIR_NOT_EMPTY: u32 = 108;
+/// The watch index asked for is older than the 1000 events etcd keeps.
+pub const EVENT_INDEX_CLEARED: u32 = 401;
 
 /// etcd's v2 error body: `{"errorCode":105,"message":"Key already exists","cause":"/a","index":4}`.
 /// Auth failures carry only `message`.
@@ -71,6 +72,9 @@ pub struct Node {
     pub nodes: Vec<Node>,
     #[serde(rename = "modifiedIndex", default)]
     pub modified_index: u64,
+    /// Seconds left of an expiring key.
+    #[serde(default)]
+    pub ttl: Option<u64>,
 }
 
 impl Node {
@@ -96,6 +100,9 @@ impl Node {
 
 #[derive(Deserialize)]
 pub struct Answer {
+    /// `get`, `set`, `create`, `delete`, `expire`…: what Vulcand's v2 watch acts on.
+    #[serde(default)]
+    pub action: String,
     #[serde(default)]
     pub node: Node,
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::keys::{Delete, Deleted};
+use super::keys::{Delete, Deleted, Read};
 use super::sink::{Etcd2Sink, Marker, HAVOK_MIDDLEWARES};
 use crate::model::{RouteKey, RouteSpec, ServerSpec};
 use crate::sink::SinkError;
@@ -105,64 +105,95 @@ impl Etcd2Sink {
         Ok(())
     }
 
-    /// Removes a route once no node has a server on it.
+    /// Removes a route once no node has a server on it, with only the watch
+    /// actions Vulcand's v2 engine applies (`delete`): one event for the
+    /// frontend and one for the backend, as Vulcand's own `DeleteFrontend`
+    /// and `DeleteBackend` make (docs/vulcand.md, "What the v2 engine applies").
     ///
-    /// etcd v2 has no multi-key transaction; the guard is etcd refusing to
-    /// delete a non-empty directory without `recursive` (errorCode 108),
-    /// which it decides atomically against concurrent writes:
-    /// 1. delete `backends/<rid>/servers` as an empty dir: if any node has a
-    ///    server, etcd refuses and the route stays. Success means no server
-    ///    existed at that instant.
-    /// 2. delete the frontend by compare-and-delete at the index read, so a
-    ///    frontend rewritten meanwhile stays (with its middlewares) and stops
-    ///    the removal; then the frontend's directory with havok's middlewares
-    ///    in it. Recursively, as Vulcand's own `DeleteFrontend` does: a
-    ///    frontend directory without its `frontend` key makes Vulcand's
-    ///    `parseFrontends` fail the whole snapshot ("Frontend <id> parameters
-    ///    missing"), and a middleware without its frontend means nothing.
-    /// 3. delete the `backend` key, then `backends/<rid>` as an empty dir.
-    ///    If another node wrote a server meanwhile, its key recreated the
-    ///    servers dir and etcd refuses: the dir and the server stay.
-    /// 4. delete the marker, only when the whole route is gone.
-    ///
-    /// No server key is ever deleted here: every delete that could reach one
-    /// is non-recursive, so a live server cannot be lost. What a race can
-    /// lose is a frontend or backend key: another node adds a server after
-    /// step 1, finds the frontend and backend still there (its creates answer
-    /// "Key already exists"), and steps 2-3 then remove them. Its server then
-    /// has no frontend (no traffic) or no backend key until that node's next
-    /// resync, whose `observe` reports `frontend: None` / `backend: None` and
-    /// whose `Put` with `rewrite_route` writes them again.
+    /// etcd v2 has no multi-key transaction, and a conditional delete reaches
+    /// Vulcand as `compareAndDelete`, which it ignores. So:
+    /// 1. the guard: delete `backends/<rid>/servers` as an empty dir. If any
+    ///    node has a server, etcd refuses (errorCode 108) and the route stays.
+    ///    Vulcand has no object at that key and ignores the event.
+    /// 2. delete `frontends/<rid>` with its middlewares (recursively).
+    /// 3. delete `backends/<rid>` (recursively: it holds the `backend` key).
+    /// 4. the check: etcd's event history under `backends/<rid>` between the
+    ///    guard and step 3 names every server another node wrote in that
+    ///    window. Each is written again with its TTL, after the backend key,
+    ///    so no live server is lost; that node's next resync writes the
+    ///    frontend again (its `observe` finds it missing).
+    /// 5. delete the marker.
     pub(super) async fn collect(&self, key: &RouteKey) -> Result<(), SinkError> {
         let id = key.id();
         let servers_dir = self.layout.servers_dir(&id);
-        if self.api.delete(&servers_dir, Delete::EmptyDir).await? == Deleted::NotEmpty {
+        let (guard, guard_index) = self
+            .api
+            .delete_indexed(&servers_dir, Delete::EmptyDir)
+            .await?;
+        if guard == Deleted::NotEmpty {
             tracing::debug!(route = %key, "etcd v2: route still has servers; keeping it");
             return Ok(());
         }
-        let frontend_key = self.layout.frontend_key(&id);
-        if let Some(read) = self.api.get(&frontend_key, false).await? {
-            let at = Delete::KeyAt(read.node.modified_index);
-            if self.api.delete(&frontend_key, at).await? == Deleted::Changed {
-                tracing::debug!(route = %key, "etcd v2: frontend rewritten meanwhile; keeping the route");
-                return Ok(());
-            }
-        }
+        let backend_key = self.layout.backend_key(&id);
+        let backend = self.api.get(&backend_key, false).await?;
         let frontend_dir = self.layout.frontend_dir(&id);
         self.api.delete(&frontend_dir, Delete::Tree).await?;
-        let backend_key = self.layout.backend_key(&id);
-        self.api.delete(&backend_key, Delete::Key).await?;
         let backend_dir = self.layout.backend_dir(&id);
-        if self.api.delete(&backend_dir, Delete::EmptyDir).await? == Deleted::NotEmpty {
-            tracing::warn!(
-                route = %key,
-                "etcd v2: another node added a server while the route was removed; \
-                 its next resync writes the frontend and backend again"
-            );
-            return Ok(());
+        let (removed, removed_index) = self.api.delete_indexed(&backend_dir, Delete::Tree).await?;
+        if removed == Deleted::Done {
+            self.restore_raced_servers(key, backend, guard_index, removed_index)
+                .await?;
         }
         let marker_key = self.marker_key(&id);
         self.api.delete(&marker_key, Delete::Key).await?;
+        Ok(())
+    }
+
+    /// Step 4 of [`collect`](Self::collect): writes again the servers that
+    /// other nodes put on the route between the guard and the backend's removal.
+    async fn restore_raced_servers(
+        &self,
+        key: &RouteKey,
+        backend: Option<Read>,
+        after: u64,
+        until: u64,
+    ) -> Result<(), SinkError> {
+        let id = key.id();
+        let backend_dir = self.layout.backend_dir(&id);
+        let Some(changes) = self.api.changes(&backend_dir, after, until - 1).await? else {
+            tracing::warn!(
+                route = %key,
+                "etcd v2: cannot check for servers written while the route was removed \
+                 (etcd no longer keeps that history); their nodes write them again when their keep-alive fails"
+            );
+            return Ok(());
+        };
+        let servers_dir = format!("{}/", self.layout.servers_dir(&id));
+        let raced: Vec<_> = changes
+            .into_iter()
+            .filter(|c| c.action == "set" || c.action == "create")
+            .filter(|c| c.node.key.starts_with(&servers_dir))
+            .collect();
+        if raced.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            route = %key,
+            servers = raced.len(),
+            "etcd v2: another node added servers while the route was removed; writing them back"
+        );
+        let backend_value = backend
+            .and_then(|b| b.node.value)
+            .unwrap_or_else(|| crate::vulcand::backend_value().to_string());
+        self.api
+            .set(&self.layout.backend_key(&id), &backend_value, None)
+            .await?;
+        for change in raced {
+            let value = change.node.value.unwrap_or_default();
+            self.api
+                .set(&change.node.key, &value, change.node.ttl.or(Some(self.ttl)))
+                .await?;
+        }
         Ok(())
     }
 }
