@@ -125,6 +125,25 @@ pub struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
 
+    /// How to tell that a container's upstream is ready before routing it: `http` (a GET of
+    /// the server URL plus --probe-path; any HTTP response counts), `tcp` (a connect to the
+    /// container's own address and port) or `none` (route at start). A container with a
+    /// HEALTHCHECK is routed when Docker says healthy. Label havok.probe overrides. [default: http]
+    #[arg(long, value_name = "KIND", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+
+    /// The path of the HTTP readiness probe (label havok.probe-path overrides). [default: /]
+    #[arg(long, value_name = "PATH", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_path: Option<String>,
+
+    /// After this long without an answer, warn once and show the container as waiting in
+    /// /routes; probing goes on (label havok.probe-timeout overrides). [default: 30s]
+    #[arg(long, value_name = "DURATION", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_timeout: Option<String>,
+
     /// Vulcand ratelimit middleware on every frontend: requests per second (label
     /// havok.rate-limit overrides). [default: off]
     #[arg(long, value_name = "N", global = true)]

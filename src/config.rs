@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::Cli;
 use crate::model::{ConnLimit, Limits, RateLimit, Rules};
+use crate::readiness::ProbeRules;
 
 /// A configuration error: one line, exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +140,15 @@ pub struct RawConfig {
     /// `frontend-net`; empty: route to published ports.
     #[serde(deserialize_with = "lenient_string")]
     pub network: String,
+    /// `http`, `tcp` or `none`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub probe: String,
+    /// `/healthz`
+    #[serde(deserialize_with = "lenient_string")]
+    pub probe_path: String,
+    /// `30s`
+    #[serde(deserialize_with = "lenient_string")]
+    pub probe_timeout: String,
     /// Requests per second; 0: no ratelimit middleware.
     pub rate_limit: u32,
     pub rate_limit_burst: u32,
@@ -203,6 +213,9 @@ impl Default for RawConfig {
             exposed_by_default: true,
             allow_any_host: false,
             network: String::new(),
+            probe: "http".into(),
+            probe_path: "/".into(),
+            probe_timeout: "30s".into(),
             rate_limit: 0,
             rate_limit_burst: 1,
             rate_limit_var: "client.ip".into(),
@@ -288,6 +301,8 @@ pub struct Config {
     /// Empty: ask Docker.
     pub node_id: Option<String>,
     pub rules: Rules,
+    /// `--probe`, `--probe-path`, `--probe-timeout`: when a routed container is ready.
+    pub probe: ProbeRules,
     pub ttl: Duration,
     pub resync_interval: Duration,
     pub timeout: Duration,
@@ -540,6 +555,7 @@ impl Config {
             .map(|p| read_pem("--vulcand-ca", p))
             .transpose()?;
 
+        let probe = probe_rules(&raw)?;
         Ok(Config {
             backend,
             docker: raw.docker.trim().to_string(),
@@ -551,6 +567,7 @@ impl Config {
                 .map(|n| validate_node_id(&n))
                 .transpose()?,
             rules,
+            probe,
             ttl,
             resync_interval,
             timeout,
@@ -565,6 +582,35 @@ impl Config {
             vulcand_ca,
         })
     }
+}
+
+/// `--probe`, `--probe-path` and `--probe-timeout`, validated.
+fn probe_rules(raw: &RawConfig) -> Result<ProbeRules, ConfigError> {
+    let kind = raw.probe.parse().map_err(|()| {
+        invalid(format!(
+            "--probe {:?}: expected http, tcp or none",
+            raw.probe
+        ))
+    })?;
+    let path = raw.probe_path.trim();
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        return Err(invalid(format!(
+            "--probe-path {:?}: expected a URL path starting with / (such as /healthz)",
+            raw.probe_path
+        )));
+    }
+    let timeout = duration("--probe-timeout", &raw.probe_timeout)?;
+    if timeout.is_zero() {
+        return Err(invalid(format!(
+            "--probe-timeout {:?}: expected a duration above zero, such as 30s",
+            raw.probe_timeout
+        )));
+    }
+    Ok(ProbeRules {
+        kind,
+        path: path.to_string(),
+        timeout,
+    })
 }
 
 /// The setting names `HAVOK_*` variables may set; other `HAVOK_*` variables are not havok's settings.

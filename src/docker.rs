@@ -435,6 +435,7 @@ pub fn container_from_inspect(r: ContainerInspectResponse) -> Container {
         hostname: config.hostname.unwrap_or_default(),
         domainname: config.domainname.unwrap_or_default(),
         running: state.running.unwrap_or(false) && !state.paused.unwrap_or(false),
+        started_at: state.started_at.unwrap_or_default(),
         health,
         labels: config.labels.unwrap_or_default().into_iter().collect(),
         ports,

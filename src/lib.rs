@@ -4,6 +4,9 @@
 //! - `cli`: the raw flags, both spellings of the original's.
 //! - `config`: figment merge of defaults < file < `HAVOK_*` < flags into one validated `Config`.
 //! - `model`: pure: container → routes and servers; the route table.
+//! - `readiness`: pure: whether a routed server is written now or after a probe answers.
+//! - `gate`: the reconciler's readiness gate: ready servers and probes in flight.
+//! - `probe`: the readiness probes (HTTP or TCP), one task per waiting server.
 //! - `vulcand`: Vulcand's layout: ids, keys, JSON values.
 //! - `sink`: the `RouteSink` trait every backend implements.
 //! - `backends` (in `backends/`): one `RouteSink` per Cargo feature, and `build()`.
@@ -19,8 +22,11 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod dry_run;
+pub mod gate;
 pub mod metrics;
 pub mod model;
+pub mod probe;
+pub mod readiness;
 pub mod reconcile;
 pub mod routes_cmd;
 pub mod serve;
@@ -104,6 +110,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         deregister_on_exit: config.deregister_on_exit,
         gc_every: 5,
         dry_run: config.dry_run,
+        probe: config.probe.clone(),
     };
     let (tx, rx) = mpsc::channel(4096);
     let docker = tokio::spawn(watcher.run(tx, status.clone(), shutdown.clone()));

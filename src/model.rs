@@ -33,6 +33,12 @@ pub mod labels {
     pub const RATE_LIMIT: &str = "havok.rate-limit";
     /// Concurrent connections for this container's route (overrides `--conn-limit`; 0 disables).
     pub const CONN_LIMIT: &str = "havok.conn-limit";
+    /// `http`, `tcp` or `none`: how to tell that the upstream is ready (overrides `--probe`).
+    pub const PROBE: &str = "havok.probe";
+    /// The path of the HTTP readiness probe (overrides `--probe-path`).
+    pub const PROBE_PATH: &str = "havok.probe-path";
+    /// How long the upstream may take before havok warns (overrides `--probe-timeout`).
+    pub const PROBE_TIMEOUT: &str = "havok.probe-timeout";
 }
 
 /// A container as Docker's inspect shows it, reduced to what routing needs.
@@ -48,6 +54,8 @@ pub struct Container {
     pub domainname: String,
     /// `State.Running && !State.Paused`.
     pub running: bool,
+    /// Docker's `State.StartedAt`: tells one run of the container from the next.
+    pub started_at: String,
     /// `State.Health.Status`, when the image or run defines a health check.
     pub health: Health,
     pub labels: BTreeMap<String, String>,
@@ -232,6 +240,8 @@ pub enum Refusal {
     NoContainerPort(String),
     #[error("not attached to network {0:?} (from --network or havok.network)")]
     NotOnNetwork(String),
+    #[error("the tcp readiness probe needs the container's address on a network (use havok.probe=http or none)")]
+    NoProbeAddress,
     #[error("label {label}={value:?}: expected {expected}")]
     BadLabel {
         label: &'static str,
@@ -465,9 +475,26 @@ fn parse_count(label: &'static str, raw: &str) -> Result<u32, Refusal> {
     })
 }
 
+fn url_of(container: &Container, rules: &Rules) -> Result<String, Refusal> {
+    endpoint_of(container, rules).map(|e| e.url)
+}
+
+/// Where a container is reached: the server URL Vulcand uses, and the
+/// container's own address and port behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http://10.0.0.5:32768`
+    pub url: String,
+    /// The container port behind the URL (`80` for `-p 32768:80`).
+    pub container_port: u16,
+    /// The container's address on the routed network (`--network` /
+    /// `havok.network`), else on the first network it is attached to.
+    pub container_ip: Option<IpAddr>,
+}
+
 /// The server URL: the published binding of the chosen container port, or the
 /// container's own address on `--network` / `havok.network`.
-fn url_of(container: &Container, rules: &Rules) -> Result<String, Refusal> {
+pub fn endpoint_of(container: &Container, rules: &Rules) -> Result<Endpoint, Refusal> {
     let scheme = match container.labels.get(labels::SCHEME).map(|s| s.trim()) {
         None | Some("http") => "http",
         Some("https") => "https",
@@ -500,7 +527,7 @@ fn url_of(container: &Container, rules: &Rules) -> Result<String, Refusal> {
         .or_else(|| rules.network.clone());
     let tcp = container.ports.iter().filter(|p| p.protocol == "tcp");
 
-    let (addr, port) = if let Some(network) = network {
+    let (addr, port, container_port) = if let Some(network) = network {
         let ip = *container
             .networks
             .get(&network)
@@ -512,7 +539,7 @@ fn url_of(container: &Container, rules: &Rules) -> Result<String, Refusal> {
                 .min()
                 .ok_or(Refusal::NoContainerPort(network))?,
         };
-        (ip, port)
+        (ip, port, port)
     } else {
         // The lowest-numbered published port, unless havok.port names one: deterministic.
         let port = tcp
@@ -523,11 +550,25 @@ fn url_of(container: &Container, rules: &Rules) -> Result<String, Refusal> {
                 Some(w) => Refusal::PortNotPublished(w),
                 None => Refusal::NoPublishedPort,
             })?;
-        binding_address(&port.bindings, rules.host_ip)
+        let (addr, host_port) = binding_address(&port.bindings, rules.host_ip);
+        (addr, host_port, port.port)
     };
-    Ok(match addr {
+    let url = match addr {
         IpAddr::V4(v4) => format!("{scheme}://{v4}:{port}"),
         IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{port}"),
+    };
+    let container_ip = match container.labels.get(labels::NETWORK).map(|n| n.trim()) {
+        Some(n) if !n.is_empty() => container.networks.get(n).copied(),
+        _ => rules
+            .network
+            .as_ref()
+            .and_then(|n| container.networks.get(n).copied())
+            .or_else(|| container.networks.values().next().copied()),
+    };
+    Ok(Endpoint {
+        url,
+        container_port,
+        container_ip,
     })
 }
 

@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::docker::DockerUpdate;
+use crate::gate::Gate;
 use crate::metrics::{ActionLabel, BackendLabel, Metrics, WriteLabels};
 use crate::model::{
     route_container, Container, RouteKey, RouteSpec, RouteTable, Rules, ServerSpec, Verdict,
 };
+use crate::probe::Answered;
+use crate::readiness::ProbeRules;
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
 use crate::status::Status;
 use crate::vulcand::RouteObjects;
@@ -185,7 +188,12 @@ pub struct Settings {
     pub gc_every: u32,
     /// `--dry-run`: log lines say "would".
     pub dry_run: bool,
+    /// When a routed container's server is ready to be written.
+    pub probe: ProbeRules,
 }
+
+/// Room for probe answers not yet taken by the loop.
+const PROBE_ANSWERS: usize = 256;
 
 /// What the loop does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +222,10 @@ pub struct Reconciler {
     have_listing: bool,
     passes: u32,
     backoff: Backoff,
+    /// Which routed servers are ready to be written; probes for the others.
+    gate: Gate,
+    /// Where the probes report; taken by `run`.
+    answers: Option<mpsc::Receiver<Answered>>,
 }
 
 impl Reconciler {
@@ -224,6 +236,9 @@ impl Reconciler {
         metrics: Metrics,
     ) -> Reconciler {
         let backoff = Backoff::new("store", settings.max_backoff);
+        // Each probe sends one answer; a full channel only delays a probe task.
+        let (answered, answers) = mpsc::channel(PROBE_ANSWERS);
+        let gate = Gate::new(settings.probe.clone(), answered);
         Reconciler {
             sink,
             settings,
@@ -237,6 +252,8 @@ impl Reconciler {
             have_listing: false,
             passes: 0,
             backoff,
+            gate,
+            answers: Some(answers),
         }
     }
 
@@ -251,9 +268,20 @@ impl Reconciler {
         let mut keepalive = tokio::time::interval_at(Instant::now() + period, period);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry_at: Option<Instant> = None;
+        let mut answers = self.answers.take().expect("run is called once");
         loop {
             let work = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                Some(answer) = answers.recv() => {
+                    let mut wanted = self.gate.answered(&answer);
+                    while let Ok(more) = answers.try_recv() {
+                        wanted |= self.gate.answered(&more);
+                    }
+                    if !wanted || !self.have_listing || retry_at.is_some() {
+                        continue;
+                    }
+                    if self.cache.is_none() { Work::FullPass } else { Work::Incremental }
+                }
                 update = updates.recv() => {
                     let Some(update) = update else { break };
                     let mut batch = vec![update];
@@ -312,6 +340,7 @@ impl Reconciler {
                     self.containers.clear();
                     let ids: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();
                     self.refused.retain(|id, _| ids.contains(id));
+                    self.gate.retain(&ids);
                     for c in containers {
                         self.metrics
                             .docker_events
@@ -334,10 +363,13 @@ impl Reconciler {
                 DockerUpdate::Gone { id, reason } => {
                     self.metrics
                         .docker_events
-                        .get_or_create(&ActionLabel { action: reason })
+                        .get_or_create(&ActionLabel {
+                            action: reason.clone(),
+                        })
                         .inc();
                     self.containers.remove(&id);
                     self.refused.remove(&id);
+                    self.gate.gone(&id, &reason);
                 }
             }
         }
@@ -346,7 +378,19 @@ impl Reconciler {
 
     /// Runs the model on one container and keeps its servers (or warns once).
     fn judge(&mut self, c: &Container) {
-        match route_container(c, &self.settings.rules, &self.settings.node) {
+        if self.gate.is_stopping(c) {
+            tracing::debug!(container = %c.name, "told to stop: not routed while it drains");
+            self.containers.remove(&c.id);
+            return;
+        }
+        let verdict = match route_container(c, &self.settings.rules, &self.settings.node) {
+            Verdict::Routed(routes) => match self.gate.admit(c, &self.settings.rules, &routes) {
+                Ok(()) => Verdict::Routed(routes),
+                Err(refusal) => Verdict::Refused(refusal),
+            },
+            other => other,
+        };
+        match verdict {
             Verdict::Routed(routes) => {
                 self.refused.remove(&c.id);
                 self.containers.insert(c.id.clone(), routes);
@@ -354,6 +398,7 @@ impl Reconciler {
             Verdict::Ignored(why) => {
                 tracing::debug!(container = %c.name, why, "not routed");
                 self.containers.remove(&c.id);
+                self.gate.forget(&c.id);
             }
             Verdict::Refused(refusal) => {
                 let text = refusal.to_string();
@@ -362,22 +407,37 @@ impl Reconciler {
                     self.refused.insert(c.id.clone(), text);
                 }
                 self.containers.remove(&c.id);
+                self.gate.forget(&c.id);
             }
         }
     }
 
+    /// The routes of every routed container whose server is ready.
     fn desired(&self) -> RouteTable {
-        RouteTable::build(self.containers.values().flatten())
+        let gate = &self.gate;
+        RouteTable::build(self.containers.iter().flat_map(|(id, routes)| {
+            routes
+                .iter()
+                .filter(move |(_, s)| gate.is_ready(id, &s.url))
+        }))
     }
 
     /// Re-reads the store and repairs every difference; collects orphans now and then.
     async fn full_pass(&mut self) -> Result<(), SinkError> {
         let started = Instant::now();
+        self.sink.connect().await?;
+        // Every routed container's routes, ready or not: a server the store
+        // already holds is ready without a probe.
+        let keys: BTreeSet<RouteKey> = self
+            .containers
+            .values()
+            .flatten()
+            .map(|(spec, _)| spec.key.clone())
+            .collect();
+        let mut observed = self.sink.observe(&keys).await?;
+        self.gate.adopt(&self.containers, &observed);
         let desired = self.desired();
         self.publish(&desired);
-        self.sink.connect().await?;
-        let keys: BTreeSet<RouteKey> = desired.routes.keys().cloned().collect();
-        let mut observed = self.sink.observe(&keys).await?;
         let (keys_read, bytes_read) = (observed.keys_read, observed.bytes_read);
         self.metrics.keys_read.inc_by(keys_read);
         let plan = plan(&desired, &observed);
@@ -515,6 +575,7 @@ impl Reconciler {
             }
         }
         self.status.set_table(desired.clone());
+        self.status.set_waiting(self.gate.waiting());
     }
 
     fn warn_conflicts(&mut self, conflicts: &[Conflict]) {

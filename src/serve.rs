@@ -1,5 +1,6 @@
 //! `--listen`: `/healthz`, `/metrics` (Prometheus text) and `/routes` (the
-//! desired route table as JSON), served by axum.
+//! desired route table as JSON, with the servers still waiting for their
+//! upstream), served by axum.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,5 +84,5 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn routes(State(state): State<AppState>) -> impl IntoResponse {
-    Json(state.status.table())
+    Json(state.status.routes_json())
 }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::gate::Waiting;
 use crate::model::RouteTable;
 
 /// A cheap, cloneable handle on the daemon's state.
@@ -21,6 +22,7 @@ struct Inner {
     store_seen: bool,
     last_sync: Option<Instant>,
     table: RouteTable,
+    waiting: Vec<Waiting>,
 }
 
 impl Status {
@@ -45,6 +47,34 @@ impl Status {
 
     pub fn table(&self) -> RouteTable {
         self.inner.lock().unwrap().table.clone()
+    }
+
+    /// The servers waiting for their upstream to answer (not routed yet).
+    pub fn set_waiting(&self, waiting: Vec<Waiting>) {
+        self.inner.lock().unwrap().waiting = waiting;
+    }
+
+    /// `/routes`: the route table, and the servers not routed yet because
+    /// their upstream has not answered (`overdue` past the probe timeout).
+    pub fn routes_json(&self) -> serde_json::Value {
+        let inner = self.inner.lock().unwrap();
+        let mut json = serde_json::to_value(&inner.table).unwrap_or_default();
+        let waiting: Vec<serde_json::Value> = inner
+            .waiting
+            .iter()
+            .map(|w| {
+                let waited = w.since.elapsed();
+                serde_json::json!({
+                    "container": w.container,
+                    "url": w.url,
+                    "probe": w.probe,
+                    "waiting_seconds": waited.as_secs(),
+                    "overdue": waited >= w.timeout,
+                })
+            })
+            .collect();
+        json["waiting"] = serde_json::Value::Array(waiting);
+        json
     }
 
     /// Seconds since the store last accepted a full pass.

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use reqwest::{Method, StatusCode};
 
 use super::wire::{
-    key_url, parse_error, write_form, Answer, EtcdError, Node, DIR_NOT_EMPTY,
-    EVENT_INDEX_CLEARED, KEY_NOT_FOUND, NODE_EXISTS,
+    key_url, parse_error, write_form, Answer, EtcdError, Node, DIR_NOT_EMPTY, EVENT_INDEX_CLEARED,
+    KEY_NOT_FOUND, NODE_EXISTS,
 };
 use crate::backends::http;
 use crate::config::Secret;

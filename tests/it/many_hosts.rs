@@ -66,7 +66,7 @@ pub async fn node_loss(b: Backend) {
 
 /// A node restarted while its servers are alive makes no change Vulcand would see.
 pub async fn restart_without_churn(b: Backend) {
-    let f = Fixture::start(b, "no-churn").await;
+    let f = Fixture::start_on_contract(b, "no-churn").await;
     let mut a = node(&f, "a", &[]);
     let w1 = f.web("a-1", "foo");
     let w2 = f.web("a-2", "bar");

@@ -5,6 +5,8 @@
 #   POST /cgi-bin/who $WHO as well: busybox httpd answers POST only through CGI
 #   /cgi-bin/slow?N   answers after N seconds (an upstream that answers slowly)
 # LISTEN_AFTER=N starts listening only N seconds after the container started.
+# DRAIN=N keeps serving N seconds after SIGTERM (`docker stop`), as an app
+# that finishes its requests in flight does; without it httpd exits at once.
 mkdir -p /www/cgi-bin
 echo "hello from $(hostname)" > /www/index.html
 echo "${WHO:-$(hostname)}" > /www/who
@@ -12,4 +14,10 @@ printf '#!/bin/sh\n[ -n "$CONTENT_LENGTH" ] && head -c "$CONTENT_LENGTH" >/dev/n
 printf '#!/bin/sh\n[ -n "$CONTENT_LENGTH" ] && head -c "$CONTENT_LENGTH" >/dev/null\nsleep "${QUERY_STRING:-3}"\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\ncat /www/who\n' > /www/cgi-bin/slow
 chmod +x /www/cgi-bin/who /www/cgi-bin/slow
 [ -n "$LISTEN_AFTER" ] && sleep "$LISTEN_AFTER"
-exec httpd -f -p 80 -h /www
+if [ -z "$DRAIN" ]; then
+  exec httpd -f -p 80 -h /www
+fi
+httpd -f -p 80 -h /www &
+pid=$!
+trap 'sleep "$DRAIN"; kill $pid; exit 0' TERM
+wait $pid

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+pub use super::readiness::{
+    late_listener_is_routed_once_it_answers, rolling_replacement_loses_no_request,
+    silent_container_is_never_routed,
+};
+
 use super::proxy::DockerProxy;
 use super::{Backend, Fixture, STOP_WITHIN};
 use crate::support::*;

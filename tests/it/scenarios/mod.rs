@@ -13,6 +13,7 @@
 
 mod list;
 pub mod proxy;
+mod readiness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -67,6 +68,16 @@ pub const RESYNC: &str = "2s";
 
 impl Fixture {
     pub async fn start(backend: Backend, test: &str) -> Fixture {
+        Fixture::start_with(backend, test, false).await
+    }
+
+    /// Like [`start`](Self::start), but `vulcand-api` writes to the contract
+    /// server, for a test that counts the write requests themselves.
+    pub async fn start_on_contract(backend: Backend, test: &str) -> Fixture {
+        Fixture::start_with(backend, test, true).await
+    }
+
+    async fn start_with(backend: Backend, test: &str, contract: bool) -> Fixture {
         let scope = unique_name(test);
         let mut fixture = Fixture {
             backend,
@@ -101,7 +112,7 @@ impl Fixture {
                 }
                 fixture.etcd = Some(etcd);
             }
-            Backend::VulcandApi if binary.is_some() => {
+            Backend::VulcandApi if binary.is_some() && !contract => {
                 let vulcand = Arc::new(Vulcand::start(binary.unwrap(), Engine::Memng).await);
                 fixture.store_args = vec!["--vulcand-api".into(), vulcand.api_url()];
                 fixture.view = Box::new(vulcand.clone());
@@ -179,10 +190,7 @@ impl Fixture {
     /// Records that `c`'s server URL answers `/who` with its name, for the proxy checks.
     pub fn answers_as(&self, c: &TestContainer) {
         let url = self.url_of(c);
-        self.names
-            .lock()
-            .unwrap()
-            .insert(url, c.name().to_string());
+        self.names.lock().unwrap().insert(url, c.name().to_string());
     }
 
     /// The URL havok must write for a container's published port 80.
@@ -388,6 +396,9 @@ for_each_backend!(
     docker_connection_cut_converges,
     deregister_on_exit,
     drift_is_repaired,
+    rolling_replacement_loses_no_request,
+    late_listener_is_routed_once_it_answers,
+    silent_container_is_never_routed,
 );
 
 /// How long a graceful stop may take.

@@ -42,11 +42,13 @@ pub mod vulcand_contract;
 pub mod wait;
 
 pub use child::Havok;
-pub use docker::{docker, run_httpd, start_httpd, try_docker, unique_name, TestContainer, TestNetwork};
+pub use docker::{
+    docker, run_httpd, start_httpd, try_docker, unique_name, TestContainer, TestNetwork,
+};
 pub use etcd::{EtcdCluster, EtcdServer};
 pub use http::{http, http_get, HttpResponse};
-pub use vulcand::{Engine, Vulcand};
 pub use store::{BackendView, FrontendView, Snapshot, StoreView};
+pub use vulcand::{Engine, Vulcand};
 pub use wait::{eventually, wait_for_snapshot, Outcome, TIMEOUT};
 
 #[cfg(feature = "etcd2")]

@@ -280,7 +280,11 @@ impl Vulcand {
     pub fn unusable_changes(&self) -> Vec<String> {
         self.log_text()
             .lines()
-            .filter(|l| l.contains("level=warning") || l.contains("level=error") || l.contains("level=fatal"))
+            .filter(|l| {
+                l.contains("level=warning")
+                    || l.contains("level=error")
+                    || l.contains("level=fatal")
+            })
             .filter(|l| !is_request_line(l))
             .filter(|l| !l.contains("Key not found") && !l.contains("key not found"))
             .filter(|l| !is_connection_line(l))
@@ -310,8 +314,7 @@ impl Vulcand {
                 if answer.status != 200 {
                     return Err(format!("GET {path}: {} {}", answer.status, answer.body));
                 }
-                serde_json::from_str::<Value>(&answer.body)
-                    .map_err(|e| format!("GET {path}: {e}"))
+                serde_json::from_str::<Value>(&answer.body).map_err(|e| format!("GET {path}: {e}"))
             }
         };
         let mut snapshot = Snapshot::default();
@@ -398,7 +401,9 @@ impl Drop for Vulcand {
             let lines: Vec<&str> = text.lines().collect();
             eprintln!(
                 "---- last 40 lines of Vulcand's log ({}) ----\n{}\n---- end of Vulcand's log ----",
-                kept.map(|d| d.join("vulcand.log")).unwrap_or_default().display(),
+                kept.map(|d| d.join("vulcand.log"))
+                    .unwrap_or_default()
+                    .display(),
                 lines[lines.len().saturating_sub(40)..].join("\n")
             );
         }
