@@ -28,8 +28,9 @@ use crate::vulcand::{
     Layout, RouteId, RouteObjects, ServerId, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID,
 };
 
-/// etcd's default `--max-txn-ops` is 128; stay under it.
-const MAX_TXN_OPS: usize = 120;
+/// The ops of one route's put besides its servers' (two each): backend,
+/// frontend, two middlewares (put or delete), marker.
+const ROUTE_OPS: usize = 5;
 
 /// Writes routes to etcd v3.
 pub struct Etcd3Sink {
@@ -45,6 +46,8 @@ pub struct Etcd3Sink {
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
     /// Set when a call found the store unreachable; the next `connect` reconnects.
     unhealthy: AtomicBool,
+    /// `--etcd-max-txn-ops`: no transaction (nor any level of a nested one) has more ops.
+    max_ops: usize,
 }
 
 impl Etcd3Sink {
@@ -78,6 +81,7 @@ impl Etcd3Sink {
             lease: None,
             keeper: None,
             unhealthy: AtomicBool::new(false),
+            max_ops: config.etcd_max_txn_ops,
         })
     }
 
@@ -160,6 +164,15 @@ impl Etcd3Sink {
             E::GRpcStatus(s) => format!("{}: {}", object, s.message()),
             other => format!("{object}: {other}"),
         };
+        if let E::GRpcStatus(s) = &e {
+            if let Some(hint) = refusal_hint(s.message(), self.max_ops) {
+                return SinkError::Refused {
+                    store: self.store(),
+                    object: object.to_string(),
+                    reason: format!("{} ({hint})", s.message()),
+                };
+            }
+        }
         if unreachable {
             SinkError::Unreachable {
                 store: self.store(),
@@ -243,7 +256,7 @@ impl Etcd3Sink {
     ) -> Result<Vec<Vec<(String, Vec<u8>, i64)>>, SinkError> {
         let mut client = self.client()?;
         let mut out = Vec::with_capacity(prefixes.len());
-        for chunk in prefixes.chunks(MAX_TXN_OPS) {
+        for chunk in prefixes.chunks(self.max_ops) {
             let ops: Vec<TxnOp> = chunk
                 .iter()
                 .map(|p| TxnOp::get(p.as_str(), Some(GetOptions::new().with_prefix())))
@@ -402,6 +415,22 @@ impl Etcd3Sink {
     }
 }
 
+/// For a request etcd refuses for its content, which setting to change.
+/// Retrying the same request cannot help, so it names the limit.
+fn refusal_hint(message: &str, max_ops: usize) -> Option<String> {
+    if message.contains("too many operations in txn request") {
+        Some(format!(
+            "havok sent up to {max_ops} operations: set havok's --etcd-max-txn-ops to etcd's --max-txn-ops"
+        ))
+    } else if message.contains("request is too large") {
+        Some("raise etcd's --max-request-bytes (default 1.5 MiB)".into())
+    } else if message.contains("permission denied") {
+        Some("grant the etcd user read and write on the Vulcand and state prefixes".into())
+    } else {
+        None
+    }
+}
+
 /// gRPC status codes (etcd-client re-exports tonic's `Status`, not `Code`).
 use tonic::Code as tonic_code;
 
@@ -532,13 +561,26 @@ impl RouteSink for Etcd3Sink {
                     servers,
                     rewrite_route,
                 } => {
-                    let (txn, size) = self.put_txn(spec, servers, *rewrite_route, lease);
-                    if batch_size + size > MAX_TXN_OPS && !batch.is_empty() {
-                        pending.push(std::mem::take(&mut batch));
-                        batch_size = 0;
+                    // A route with more servers than one transaction takes
+                    // is written in several, each complete on its own: it
+                    // puts its servers if the route exists, else the whole
+                    // route with them. Only the first rewrites the route.
+                    let per_txn = (self.max_ops.saturating_sub(ROUTE_OPS) / 2).max(1);
+                    let chunks: Vec<&[ServerSpec]> = if servers.is_empty() {
+                        vec![&[]]
+                    } else {
+                        servers.chunks(per_txn).collect()
+                    };
+                    for (i, chunk) in chunks.into_iter().enumerate() {
+                        let rewrite = *rewrite_route && i == 0;
+                        let (txn, size) = self.put_txn(spec, chunk, rewrite, lease);
+                        if batch_size + size > self.max_ops && !batch.is_empty() {
+                            pending.push(std::mem::take(&mut batch));
+                            batch_size = 0;
+                        }
+                        batch.push(txn);
+                        batch_size += size;
                     }
-                    batch.push(txn);
-                    batch_size += size;
                 }
                 other => {
                     if !batch.is_empty() {
@@ -616,7 +658,7 @@ impl RouteSink for Etcd3Sink {
             .collect();
         let mut client = self.client()?;
         let mut orphans = Vec::new();
-        for chunk in keys.chunks(MAX_TXN_OPS) {
+        for chunk in keys.chunks(self.max_ops) {
             let ops: Vec<TxnOp> = chunk
                 .iter()
                 .map(|k| {

@@ -77,6 +77,12 @@ pub struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_prefix: Option<String>,
 
+    /// The most operations havok puts in one etcd v3 transaction; match etcd's own
+    /// --max-txn-ops. A route with more servers is written in several. [default: 128]
+    #[arg(long, value_name = "N", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_max_txn_ops: Option<usize>,
+
     /// Vulcand's HTTP API, for --backend vulcand-api. [default: http://127.0.0.1:8182]
     #[arg(long, value_name = "URL", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -140,6 +140,8 @@ pub struct RawConfig {
     /// `frontend-net`; empty: route to published ports.
     #[serde(deserialize_with = "lenient_string")]
     pub network: String,
+    /// `128`, etcd's default `--max-txn-ops`.
+    pub etcd_max_txn_ops: usize,
     /// `http`, `tcp` or `none`.
     #[serde(deserialize_with = "lenient_string")]
     pub probe: String,
@@ -213,6 +215,7 @@ impl Default for RawConfig {
             exposed_by_default: true,
             allow_any_host: false,
             network: String::new(),
+            etcd_max_txn_ops: ETCD_MAX_TXN_OPS,
             probe: "http".into(),
             probe_path: "/".into(),
             probe_timeout: "30s".into(),
@@ -303,6 +306,8 @@ pub struct Config {
     pub rules: Rules,
     /// `--probe`, `--probe-path`, `--probe-timeout`: when a routed container is ready.
     pub probe: ProbeRules,
+    /// `--etcd-max-txn-ops`: the most operations in one etcd v3 transaction.
+    pub etcd_max_txn_ops: usize,
     pub ttl: Duration,
     pub resync_interval: Duration,
     pub timeout: Duration,
@@ -556,6 +561,12 @@ impl Config {
             .transpose()?;
 
         let probe = probe_rules(&raw)?;
+        if raw.etcd_max_txn_ops < MIN_TXN_OPS {
+            return Err(invalid(format!(
+                "--etcd-max-txn-ops {}: expected at least {MIN_TXN_OPS} (one route's backend, frontend, middlewares and a server)",
+                raw.etcd_max_txn_ops
+            )));
+        }
         Ok(Config {
             backend,
             docker: raw.docker.trim().to_string(),
@@ -568,6 +579,7 @@ impl Config {
                 .transpose()?,
             rules,
             probe,
+            etcd_max_txn_ops: raw.etcd_max_txn_ops,
             ttl,
             resync_interval,
             timeout,
@@ -583,6 +595,13 @@ impl Config {
         })
     }
 }
+
+/// etcd's default `--max-txn-ops`.
+const ETCD_MAX_TXN_OPS: usize = 128;
+
+/// One route's put with one server: backend, server, record, frontend, two
+/// middlewares, marker; and room for the guard's compares.
+const MIN_TXN_OPS: usize = 8;
 
 /// `--probe`, `--probe-path` and `--probe-timeout`, validated.
 fn probe_rules(raw: &RawConfig) -> Result<ProbeRules, ConfigError> {

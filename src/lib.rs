@@ -111,6 +111,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         gc_every: 5,
         dry_run: config.dry_run,
         probe: config.probe.clone(),
+        resync: config.resync_interval,
     };
     let (tx, rx) = mpsc::channel(4096);
     let docker = tokio::spawn(watcher.run(tx, status.clone(), shutdown.clone()));

@@ -190,6 +190,9 @@ pub struct Settings {
     pub dry_run: bool,
     /// When a routed container's server is ready to be written.
     pub probe: ProbeRules,
+    /// `--resync-interval`: a request the store refused for its content is
+    /// tried again only this often (backing off cannot make it pass).
+    pub resync: Duration,
 }
 
 /// Room for probe answers not yet taken by the loop.
@@ -226,6 +229,8 @@ pub struct Reconciler {
     gate: Gate,
     /// Where the probes report; taken by `run`.
     answers: Option<mpsc::Receiver<Answered>>,
+    /// The last refusal logged, so a refusal repeated at every resync is logged once.
+    refusal: Option<String>,
 }
 
 impl Reconciler {
@@ -254,6 +259,7 @@ impl Reconciler {
             backoff,
             gate,
             answers: Some(answers),
+            refusal: None,
         }
     }
 
@@ -523,6 +529,9 @@ impl Reconciler {
     fn after(&mut self, result: Result<(), SinkError>) -> Option<Instant> {
         match result {
             Ok(()) => {
+                if self.refusal.take().is_some() {
+                    tracing::info!("the store takes havok's writes again");
+                }
                 self.backoff.succeeded();
                 self.status.set_store(None);
                 None
@@ -536,6 +545,17 @@ impl Reconciler {
                     .inc();
                 self.status.set_store(Some(e.to_string()));
                 self.cache = None;
+                if let SinkError::Refused { .. } = e {
+                    let text = e.to_string();
+                    if self.refusal.as_deref() != Some(text.as_str()) {
+                        tracing::error!(
+                            retry_in = ?self.settings.resync,
+                            "store refused a write (not a connection problem; retried at each resync): {text}"
+                        );
+                        self.refusal = Some(text);
+                    }
+                    return Some(Instant::now() + self.settings.resync);
+                }
                 Some(Instant::now() + self.backoff.failed(&e.to_string()))
             }
         }

@@ -4,6 +4,8 @@ mod support;
 
 mod cli;
 mod etcd2_sink;
+#[cfg(feature = "etcd3")]
+mod etcd_limits;
 mod harness;
 mod many_hosts;
 mod operators;

@@ -82,6 +82,11 @@ pub struct EtcdServer {
 impl EtcdServer {
     /// Starts etcd and waits until it is healthy.
     pub async fn start() -> EtcdServer {
+        EtcdServer::start_with(&[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra etcd flags (`--max-txn-ops=16`).
+    pub async fn start_with(extra: &[&str]) -> EtcdServer {
         let name = unique_name("etcd");
         let member = Member::run(&name, None, |port| {
             let mut flags = common_flags("n1", port, "http://127.0.0.1:2380");
@@ -89,6 +94,7 @@ impl EtcdServer {
                 "--initial-cluster".into(),
                 "n1=http://127.0.0.1:2380".into(),
             ]);
+            flags.extend(extra.iter().map(|f| f.to_string()));
             flags
         });
         let server = EtcdServer { member };
