@@ -514,6 +514,16 @@ impl RouteSink for VulcandApiSink {
         let mut lost = Vec::new();
         for (key, servers) in &self.written {
             let id = key.id();
+            // A memng Vulcand that restarted has lost the route, yet takes a
+            // server for a backend it does not know (only the etcd engines
+            // check): ask for the frontend, what routes the traffic.
+            let frontend = format!("/v2/frontends/{id}");
+            let object = || format!("frontend {id}");
+            if let Reply::Missing(message) = self.call(Method::GET, &frontend, None, object).await?
+            {
+                lost.push((key.clone(), format!("frontend {id}: {message}")));
+                continue;
+            }
             for (sid, url) in servers {
                 let path = format!("/v2/backends/{id}/servers");
                 let body = self.server_body(sid, url);

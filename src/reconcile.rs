@@ -550,7 +550,7 @@ impl Reconciler {
                     if self.refusal.as_deref() != Some(text.as_str()) {
                         tracing::error!(
                             retry_in = ?self.settings.resync,
-                            "store refused a write (not a connection problem; retried at each resync): {text}"
+                            "store refused a request (not a connection problem; retried at each resync): {text}"
                         );
                         self.refusal = Some(text);
                     }

@@ -126,7 +126,7 @@ async fn a_refused_transaction_is_reported_as_refused() {
         .collect();
     let mut havok = spawn(&havok_args(&scope, &etcd, &["--listen", "127.0.0.1:0"]));
     let base = listen_url(&mut havok).await;
-    havok.wait_for_log("store refused a write", TIMEOUT).await;
+    havok.wait_for_log("store refused a request", TIMEOUT).await;
     let health = wait_health(&base, 503, TIMEOUT).await;
     assert!(
         health.body.contains("too many operations in txn request"),
@@ -136,7 +136,7 @@ async fn a_refused_transaction_is_reported_as_refused() {
     let text = havok.log_text();
     let line = text
         .lines()
-        .find(|l| l.contains("store refused a write"))
+        .find(|l| l.contains("store refused a request"))
         .unwrap();
     assert!(
         line.contains("--etcd-max-txn-ops"),
@@ -154,7 +154,7 @@ async fn a_refused_transaction_is_reported_as_refused() {
     );
     let text = havok.log_text();
     assert_eq!(
-        text.matches("store refused a write").count(),
+        text.matches("store refused a request").count(),
         1,
         "{}",
         havok.log_tail(30)
