@@ -385,7 +385,7 @@ impl Reconciler {
         self.write(&plan.ops).await?;
         record(&mut observed, &plan.ops);
         self.passes += 1;
-        if self.settings.gc_every > 0 && self.passes % self.settings.gc_every == 1 {
+        if gc_due(self.passes, self.settings.gc_every) {
             let orphans: Vec<Op> = self
                 .sink
                 .orphans()
@@ -581,6 +581,12 @@ fn log_op(op: &Op, dry_run: bool) {
             tracing::info!(host = %key, "{would}remove route if no server remains")
         }
     }
+}
+
+/// Whether full pass number `passes` (counted from 1) looks for orphans:
+/// the first pass, then every `gc_every`-th after it; never when 0.
+fn gc_due(passes: u32, gc_every: u32) -> bool {
+    gc_every > 0 && passes.saturating_sub(1) % gc_every == 0
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -783,6 +789,21 @@ mod tests {
         let p = plan(&desired, &o);
         assert!(p.ops.is_empty(), "{:?}", p.ops);
         assert_eq!(p.conflicts.len(), 1);
+    }
+
+    /// Each row: `gc_every`, and the passes (1 to 12) that look for orphans.
+    #[test]
+    fn orphan_passes() {
+        let cases: [(u32, &[u32]); 4] = [
+            (0, &[]),
+            (1, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+            (2, &[1, 3, 5, 7, 9, 11]),
+            (5, &[1, 6, 11]),
+        ];
+        for (gc_every, want) in cases {
+            let due: Vec<u32> = (1..=12).filter(|&p| gc_due(p, gc_every)).collect();
+            assert_eq!(due, want, "gc_every = {gc_every}");
+        }
     }
 
     /// After recording the ops of a plan, planning again finds nothing to do.
