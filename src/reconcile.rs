@@ -517,7 +517,12 @@ impl Reconciler {
         self.status.set_table(desired.clone());
     }
 
+    /// Warns once per route and text. Every plan covers every desired route,
+    /// so a route absent from `conflicts` has none now: forget it, or the map
+    /// would grow with every route that ever had a conflict.
     fn warn_conflicts(&mut self, conflicts: &[Conflict]) {
+        let now: BTreeSet<&RouteKey> = conflicts.iter().map(|c| &c.key).collect();
+        self.conflicts.retain(|key, _| now.contains(key));
         for c in conflicts {
             let text = format!(
                 "this node wants middlewares {}, the store has {} (set by another node); leaving it as it is",
@@ -615,6 +620,31 @@ mod tests {
             url: format!("http://127.0.0.1:{port}"),
             container: name.into(),
         }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            rules: Rules::new(
+                regex::Regex::new("^web-").unwrap(),
+                "local",
+                "127.0.0.1".parse().unwrap(),
+            ),
+            node: "a".into(),
+            ttl: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(1),
+            deregister_on_exit: true,
+            gc_every: 5,
+            dry_run: true,
+        }
+    }
+
+    fn dry_run_reconciler() -> Reconciler {
+        Reconciler::new(
+            Box::new(crate::dry_run::DryRunSink::default()),
+            settings(),
+            Status::default(),
+            Metrics::default(),
+        )
     }
 
     fn table(items: &[(RouteSpec, ServerSpec)]) -> RouteTable {
@@ -804,6 +834,27 @@ mod tests {
             let due: Vec<u32> = (1..=12).filter(|&p| gc_due(p, gc_every)).collect();
             assert_eq!(due, want, "gc_every = {gc_every}");
         }
+    }
+
+    /// A conflict is remembered (to warn once) only while plans still report it:
+    /// a route whose conflict ended, or that is no longer desired, is forgotten.
+    #[test]
+    fn conflicts_are_forgotten_when_they_end() {
+        let mut r = dry_run_reconciler();
+        let conflict = |host: &str| Conflict {
+            key: RouteKey::host(host),
+            ours: vec![],
+            theirs: BTreeMap::from([("rl".to_string(), Value::Null)]),
+        };
+        r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
+        assert_eq!(r.conflicts.len(), 2);
+        r.warn_conflicts(&[conflict("b.local")]);
+        assert_eq!(
+            r.conflicts.keys().collect::<Vec<_>>(),
+            vec![&RouteKey::host("b.local")]
+        );
+        r.warn_conflicts(&[]);
+        assert!(r.conflicts.is_empty(), "{:?}", r.conflicts);
     }
 
     /// After recording the ops of a plan, planning again finds nothing to do.
