@@ -280,8 +280,14 @@ impl Reconciler {
             };
             // A store that hangs must not hold up SIGTERM: the ops are
             // idempotent, so a pass cut short is simply done again next time.
+            // Some of its writes may have landed without being recorded, so
+            // the cache no longer holds all of this node's servers: drop it,
+            // and deregistering re-reads the store.
             let result = tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => {
+                    self.cache = None;
+                    break;
+                }
                 result = self.work(work) => result,
             };
             if work != Work::Keepalive || result.is_err() {
@@ -647,6 +653,70 @@ mod tests {
         )
     }
 
+    /// A running container `name` that the rules of [`settings`] route.
+    fn container(name: &str, n: u16) -> Container {
+        Container {
+            id: format!("{n:064x}"),
+            name: name.into(),
+            hostname: name.into(),
+            running: true,
+            ports: vec![crate::model::Port {
+                port: 80,
+                protocol: "tcp".into(),
+                bindings: vec![("0.0.0.0".into(), 32000 + n)],
+            }],
+            ..Container::default()
+        }
+    }
+
+    /// An in-memory store (as `--dry-run`'s) whose `apply`, once `stall` is
+    /// set, writes and then never answers, as a store that hangs mid-pass.
+    #[derive(Default)]
+    struct StallingSink {
+        store: std::sync::Arc<std::sync::Mutex<Observed>>,
+        stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stalled: std::sync::Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl RouteSink for StallingSink {
+        fn name(&self) -> &'static str {
+            "stalling"
+        }
+        fn describe(&self) -> String {
+            "in memory".into()
+        }
+        async fn connect(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn observe(&mut self, _: &BTreeSet<RouteKey>) -> Result<Observed, SinkError> {
+            Ok(self.store.lock().unwrap().clone())
+        }
+        async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError> {
+            record(&mut self.store.lock().unwrap(), ops);
+            if self.stall.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn keepalive(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Polls `done` every 10 ms, for at most 10 s.
+    async fn wait_until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn table(items: &[(RouteSpec, ServerSpec)]) -> RouteTable {
         RouteTable::build(items)
     }
@@ -855,6 +925,51 @@ mod tests {
         );
         r.warn_conflicts(&[]);
         assert!(r.conflicts.is_empty(), "{:?}", r.conflicts);
+    }
+
+    /// A shutdown that cuts a pass short after its writes landed still
+    /// deregisters them: the cache predates those writes, so the store is re-read.
+    #[tokio::test]
+    async fn deregister_after_a_cut_short_pass_removes_its_writes() {
+        let sink = StallingSink::default();
+        let store = sink.store.clone();
+        let (stall, stalled) = (sink.stall.clone(), sink.stalled.clone());
+        let (tx, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let reconciler = Reconciler::new(
+            Box::new(sink),
+            settings(),
+            Status::default(),
+            Metrics::default(),
+        );
+        let run = tokio::spawn(reconciler.run(rx, shutdown.clone()));
+        let servers = |store: &std::sync::Mutex<Observed>| -> usize {
+            store
+                .lock()
+                .unwrap()
+                .servers
+                .values()
+                .map(|s| s.len())
+                .sum()
+        };
+
+        tx.send(DockerUpdate::Listing(vec![container("web-1", 1)]))
+            .await
+            .unwrap();
+        wait_until(|| servers(&store) == 1).await;
+        // The next write lands, and then the sink does not answer.
+        stall.store(true, std::sync::atomic::Ordering::SeqCst);
+        tx.send(DockerUpdate::Changed(container("web-2", 2)))
+            .await
+            .unwrap();
+        stalled.notified().await;
+        assert_eq!(servers(&store), 2);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the reconciler stops")
+            .unwrap();
+        assert_eq!(servers(&store), 0, "{:?}", store.lock().unwrap().servers);
     }
 
     /// After recording the ops of a plan, planning again finds nothing to do.
