@@ -66,11 +66,14 @@ impl Etcd3Sink {
         if let Some((user, password)) = &config.etcd_auth {
             options = options.with_user(user.clone(), password.expose().to_string());
         }
+        let layout = Layout::new(&config.etcd_prefix);
+        let state_prefix = config.state_prefix.trim_end_matches('/').to_string();
+        check_prefixes(layout.prefix(), &state_prefix)?;
         Ok(Etcd3Sink {
             endpoints: config.etcd_machines.clone(),
             options,
-            layout: Layout::new(&config.etcd_prefix),
-            state_prefix: config.state_prefix.trim_end_matches('/').to_string(),
+            layout,
+            state_prefix,
             node: node.to_string(),
             ttl: config.ttl,
             timeout: config.timeout,
@@ -395,6 +398,22 @@ impl Etcd3Sink {
     }
 }
 
+/// Refuses a bookkeeping prefix that overlaps Vulcand's. Vulcand's v3 engine
+/// reads and watches `-etcdKey` as a plain string prefix (`WithPrefix`), so
+/// with `vulcand` it also sees `vulcand2/…`: either prefix being a string
+/// prefix of the other puts havok's records in Vulcand's view, or Vulcand's
+/// keys under havok's.
+fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
+    if !(vulcand.starts_with(state) || state.starts_with(vulcand)) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "--state-prefix {state:?} overlaps --etcd-prefix {vulcand:?}: Vulcand's etcd v3 engine reads \
+         every key that starts with {vulcand:?}, so neither may start with the other \
+         (expected a prefix of its own, e.g. havok)"
+    )))
+}
+
 /// gRPC status codes (etcd-client re-exports tonic's `Status`, not `Code`).
 use tonic::Code as tonic_code;
 
@@ -675,6 +694,29 @@ impl Etcd3Sink {
                 Ok(())
             }
             Op::Put { .. } => unreachable!("puts are batched"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
+    #[test]
+    fn overlapping_prefixes_are_refused() {
+        for (vulcand, state, ok) in [
+            ("vulcand", "havok", true),
+            ("vulcand", "havok/vulcand", true),
+            ("/vulcand", "/havok", true),
+            ("vulcand", "vulcand/havok", false),
+            ("vulcand", "vulcand2", false),
+            ("vulcand", "vul", false),
+            ("a/b", "a", false),
+            ("vulcand", "vulcand", false),
+        ] {
+            let got = check_prefixes(vulcand, state);
+            assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
     }
 }
