@@ -590,28 +590,29 @@ impl RouteSink for Etcd3Sink {
             stream.message().await
         })
         .await;
-        match answer {
-            Ok(Ok(Some(resp))) if resp.ttl() > 0 => Ok(()),
+        let error = match answer {
+            Ok(Ok(Some(resp))) if resp.ttl() > 0 => return Ok(()),
             Ok(Ok(_)) => {
-                self.keeper = None;
                 self.lease = None;
-                Err(SinkError::LeaseLost {
+                SinkError::LeaseLost {
                     store,
                     reason: format!("lease {lease:x} expired"),
-                })
+                }
             }
-            Ok(Err(e)) => {
-                self.keeper = None;
-                Err(self.error("lease keepalive", e))
-            }
-            Err(_) => {
-                self.keeper = None;
-                Err(SinkError::Unreachable {
-                    store,
-                    reason: format!("lease keepalive: no answer within {timeout:?}"),
-                })
-            }
+            Ok(Err(e)) => self.error("lease keepalive", e),
+            Err(_) => SinkError::Unreachable {
+                store,
+                reason: format!("lease keepalive: no answer within {timeout:?}"),
+            },
+        };
+        self.keeper = None;
+        // As `call` does for every other request: a keep-alive that got no
+        // answer leaves the channel suspect, and the retry (the reconciler's
+        // full pass, through `connect`) must not wait on it again.
+        if matches!(error, SinkError::Unreachable { .. }) {
+            self.unhealthy.store(true, Ordering::Relaxed);
         }
+        Err(error)
     }
 
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {

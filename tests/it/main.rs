@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod etcd2_sink;
+mod etcd3_sink;
 mod harness;
 mod many_hosts;
 mod operators;
