@@ -18,7 +18,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::keys::{KeysApi, Read};
+use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
 use crate::backends::http;
 use crate::config::{Config, ConfigError};
@@ -306,14 +306,40 @@ impl RouteSink for Etcd2Sink {
 
     /// Refreshes every held key with `refresh=true`, which fires no watch
     /// event in etcd v2, so Vulcand does not reload on every heartbeat.
+    ///
+    /// Different keys are refreshed concurrently (up to [`PARALLEL_PUTS`] at
+    /// once), and every key is tried even when one fails: a key whose
+    /// refresh was skipped would expire, and with it a live server. The first
+    /// failure is returned after all were tried; keys found expired are
+    /// forgotten and reported as a lost lease, so the next pass writes them.
     async fn keepalive(&mut self) -> Result<(), SinkError> {
-        let mut expired = Vec::new();
         // A copy: the lock must not be held across the refreshes.
-        let held = self.held().clone();
-        for key in held {
-            if !self.api.refresh(&key, self.ttl).await? {
-                expired.push(key);
+        let held: Vec<String> = self.held().iter().cloned().collect();
+        let (held, ttl, api) = (&held, self.ttl, &self.api);
+        let results: Vec<(usize, Result<bool, KeysError>)> = stream::iter(0..held.len())
+            .map(|i| async move { (i, api.refresh(&held[i], ttl).await) })
+            .buffer_unordered(PARALLEL_PUTS)
+            .collect()
+            .await;
+        let mut expired = Vec::new();
+        let mut failed = None;
+        for (i, result) in results {
+            match result {
+                Ok(true) => {}
+                Ok(false) => expired.push(held[i].clone()),
+                // The first in key order, whichever answered first.
+                Err(e) if failed.as_ref().is_none_or(|(j, _)| i < *j) => failed = Some((i, e)),
+                Err(_) => {}
             }
+        }
+        expired.sort();
+        let mut still_held = self.held();
+        for key in &expired {
+            still_held.remove(key);
+        }
+        drop(still_held);
+        if let Some((_, e)) = failed {
+            return Err(e.into());
         }
         let Some(first) = expired.first() else {
             return Ok(());
@@ -322,11 +348,6 @@ impl RouteSink for Etcd2Sink {
             "{} of its keys expired before they were refreshed, {first} among them",
             expired.len()
         );
-        let mut held = self.held();
-        for key in &expired {
-            held.remove(key);
-        }
-        drop(held);
         Err(SinkError::LeaseLost {
             store: self.store(),
             reason,
