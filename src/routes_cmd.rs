@@ -107,7 +107,8 @@ mod tests {
     /// Each row: what `docker info` gave, and the node name or the error.
     #[test]
     fn node_names() {
-        let cases: [(Result<Option<String>, String>, Result<&str, &str>); 4] = [
+        type Info = Result<Option<String>, String>;
+        let cases: [(Info, Result<&str, &str>); 4] = [
             (Ok(Some("host-1".into())), Ok("host-1")),
             (Ok(None), Err("Docker reported no host name: pass --node-id")),
             (Ok(Some(String::new())), Err("Docker reported no host name: pass --node-id")),

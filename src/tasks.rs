@@ -113,7 +113,9 @@ mod tests {
     #[tokio::test]
     async fn a_dead_task_is_an_error() {
         use End::*;
-        let cases: [(End, End, bool, Option<(&str, &str)>); 6] = [
+        /// The task reported dead and a piece of its reason.
+        type Died = Option<(&'static str, &'static str)>;
+        let cases: [(End, End, bool, Died); 6] = [
             (AtShutdown, AtShutdown, true, None),
             (
                 Panics,
