@@ -14,7 +14,7 @@ use havok::vulcand::{Layout, RouteObjects, ServerId, RATELIMIT_ID};
 use serde_json::{json, Value};
 
 use crate::support::ops::{delete, put, server, set};
-use crate::support::{eventually, EtcdServer};
+use crate::support::{eventually, EtcdServer, TcpProxy};
 
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
 #[tokio::test(flavor = "multi_thread")]
@@ -280,6 +280,28 @@ async fn keepalive_refreshes_the_rest_when_one_key_fails() {
     ] {
         assert!(raw.get(&key).await.is_some(), "{key} was not refreshed");
     }
+}
+
+/// Refreshes of different keys run together: over a slow link, a keep-alive
+/// of eight keys takes about one round trip, not eight.
+#[tokio::test(flavor = "multi_thread")]
+async fn keepalive_refreshes_keys_concurrently() {
+    let etcd = EtcdServer::start().await;
+    let latency = Duration::from_millis(200);
+    let target = format!("127.0.0.1:{}", etcd.port()).parse().unwrap();
+    let proxy = TcpProxy::with_latency(target, latency).await;
+    let mut sink = start_sink(&proxy.url(), "node-a", "30s").await;
+    let web = server("node-a", "web-1", 32768);
+    let specs: Vec<RouteSpec> = (0..4).map(|i| limited(&format!("r{i}.local"))).collect();
+    let puts: Vec<Op> = specs.iter().map(|s| put(s, &[&web], false)).collect();
+    sink.apply(&puts).await.unwrap();
+
+    // Four servers, each with its record: eight keys, each refresh a round
+    // trip of two delayed chunks. One after another that is at least 3.2 s.
+    let started = Instant::now();
+    sink.keepalive().await.unwrap();
+    let took = started.elapsed();
+    assert!(took < 8 * latency, "eight refreshes took {took:?}");
 }
 
 /// A route whose servers all expired is an orphan, and `Collect` removes it.

@@ -8,7 +8,7 @@ use havok::backends::etcd3::Etcd3Sink;
 use havok::config::{Config, RawConfig};
 use havok::sink::{RouteSink, SinkError};
 
-use crate::support::{EtcdServer, FreezeProxy};
+use crate::support::{EtcdServer, TcpProxy};
 
 /// A keep-alive that gets no answer marks the channel dead: the next
 /// `connect` (the reconciler's retry) makes a new one and finds the lease,
@@ -16,7 +16,7 @@ use crate::support::{EtcdServer, FreezeProxy};
 #[tokio::test(flavor = "multi_thread")]
 async fn keepalive_timeout_reconnects() {
     let etcd = EtcdServer::start().await;
-    let proxy = FreezeProxy::start(format!("127.0.0.1:{}", etcd.port()).parse().unwrap()).await;
+    let proxy = TcpProxy::start(format!("127.0.0.1:{}", etcd.port()).parse().unwrap()).await;
     let mut sink = Etcd3Sink::new(&config(&proxy.url()), "node-a").unwrap();
     sink.connect().await.unwrap();
     sink.keepalive().await.unwrap();

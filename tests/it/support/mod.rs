@@ -6,7 +6,7 @@
 //! - `images`: the test images (busybox httpd, etcd), built once per input hash.
 //! - `etcd`: one etcd server or a cluster in containers, on fixed published ports.
 //! - `etcd_tls`, `certs`: etcd behind TLS or a password, and the test PKI (openssl).
-//! - `freeze_proxy`: a TCP proxy whose open connections can be frozen (a dead channel).
+//! - `tcp_proxy`: a TCP proxy that can freeze its open connections or slow every byte.
 //! - `endpoints`: havok's `--listen` address and its `/healthz`.
 //! - `oneshot`: the havok binary run to completion under a deadline.
 //! - `ops`: builders of servers and ops for the sink-level tests.
@@ -31,12 +31,12 @@ pub mod docker;
 pub mod endpoints;
 pub mod etcd;
 pub mod etcd_tls;
-pub mod freeze_proxy;
 pub mod http;
 pub mod images;
 pub mod oneshot;
 pub mod ops;
 pub mod store;
+pub mod tcp_proxy;
 pub mod tls_proxy;
 pub mod vulcand_contract;
 pub mod wait;
@@ -44,9 +44,9 @@ pub mod wait;
 pub use child::Havok;
 pub use docker::{docker, run_httpd, try_docker, unique_name, TestContainer, TestNetwork};
 pub use etcd::{EtcdCluster, EtcdServer};
-pub use freeze_proxy::FreezeProxy;
 pub use http::{http, http_get, HttpResponse};
 pub use store::{BackendView, FrontendView, Snapshot, StoreView};
+pub use tcp_proxy::TcpProxy;
 pub use wait::{eventually, wait_for_snapshot, Outcome, TIMEOUT};
 
 #[cfg(feature = "etcd2")]
