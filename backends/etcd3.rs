@@ -69,11 +69,14 @@ impl Etcd3Sink {
         if let Some((user, password)) = &config.etcd_auth {
             options = options.with_user(user.clone(), password.expose().to_string());
         }
+        let layout = Layout::new(&config.etcd_prefix);
+        let state_prefix = config.state_prefix.trim_end_matches('/').to_string();
+        check_prefixes(layout.prefix(), &state_prefix)?;
         Ok(Etcd3Sink {
             endpoints: config.etcd_machines.clone(),
             options,
-            layout: Layout::new(&config.etcd_prefix),
-            state_prefix: config.state_prefix.trim_end_matches('/').to_string(),
+            layout,
+            state_prefix,
             node: node.to_string(),
             ttl: config.ttl,
             timeout: config.timeout,
@@ -431,6 +434,22 @@ fn refusal_hint(message: &str, max_ops: usize) -> Option<String> {
     }
 }
 
+/// Refuses a bookkeeping prefix that overlaps Vulcand's. Vulcand's v3 engine
+/// reads and watches `-etcdKey` as a plain string prefix (`WithPrefix`), so
+/// with `vulcand` it also sees `vulcand2/…`: either prefix being a string
+/// prefix of the other puts havok's records in Vulcand's view, or Vulcand's
+/// keys under havok's.
+fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
+    if !(vulcand.starts_with(state) || state.starts_with(vulcand)) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "--state-prefix {state:?} overlaps --etcd-prefix {vulcand:?}: Vulcand's etcd v3 engine reads \
+         every key that starts with {vulcand:?}, so neither may start with the other \
+         (expected a prefix of its own, e.g. havok)"
+    )))
+}
+
 /// gRPC status codes (etcd-client re-exports tonic's `Status`, not `Code`).
 use tonic::Code as tonic_code;
 
@@ -620,28 +639,29 @@ impl RouteSink for Etcd3Sink {
             stream.message().await
         })
         .await;
-        match answer {
-            Ok(Ok(Some(resp))) if resp.ttl() > 0 => Ok(()),
+        let error = match answer {
+            Ok(Ok(Some(resp))) if resp.ttl() > 0 => return Ok(()),
             Ok(Ok(_)) => {
-                self.keeper = None;
                 self.lease = None;
-                Err(SinkError::LeaseLost {
+                SinkError::LeaseLost {
                     store,
                     reason: format!("lease {lease:x} expired"),
-                })
+                }
             }
-            Ok(Err(e)) => {
-                self.keeper = None;
-                Err(self.error("lease keepalive", e))
-            }
-            Err(_) => {
-                self.keeper = None;
-                Err(SinkError::Unreachable {
-                    store,
-                    reason: format!("lease keepalive: no answer within {timeout:?}"),
-                })
-            }
+            Ok(Err(e)) => self.error("lease keepalive", e),
+            Err(_) => SinkError::Unreachable {
+                store,
+                reason: format!("lease keepalive: no answer within {timeout:?}"),
+            },
+        };
+        self.keeper = None;
+        // As `call` does for every other request: a keep-alive that got no
+        // answer leaves the channel suspect, and the retry (the reconciler's
+        // full pass, through `connect`) must not wait on it again.
+        if matches!(error, SinkError::Unreachable { .. }) {
+            self.unhealthy.store(true, Ordering::Relaxed);
         }
+        Err(error)
     }
 
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
@@ -724,6 +744,29 @@ impl Etcd3Sink {
                 Ok(())
             }
             Op::Put { .. } => unreachable!("puts are batched"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
+    #[test]
+    fn overlapping_prefixes_are_refused() {
+        for (vulcand, state, ok) in [
+            ("vulcand", "havok", true),
+            ("vulcand", "havok/vulcand", true),
+            ("/vulcand", "/havok", true),
+            ("vulcand", "vulcand/havok", false),
+            ("vulcand", "vulcand2", false),
+            ("vulcand", "vul", false),
+            ("a/b", "a", false),
+            ("vulcand", "vulcand", false),
+        ] {
+            let got = check_prefixes(vulcand, state);
+            assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
     }
 }

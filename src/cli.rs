@@ -72,7 +72,9 @@ pub struct Cli {
     pub etcd_prefix: Option<String>,
 
     /// Key prefix for havok's own bookkeeping (which node wrote which server), outside
-    /// Vulcand's prefix. [default: havok]
+    /// Vulcand's prefix: on etcd v3 neither may start with the other (Vulcand watches
+    /// `vulcand` as a string prefix, so `vulcand2` is inside it); on etcd v2 neither may
+    /// be a directory inside the other. [default: havok]
     #[arg(long, value_name = "PREFIX", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_prefix: Option<String>,

@@ -14,6 +14,7 @@
 //! - `docker`: bollard: list, watch events, reconnect with backoff.
 //! - `reconcile`: desired against observed: diff, apply, resync, keepalive, shutdown.
 //! - `backoff`: capped exponential backoff and its logging policy.
+//! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
 
@@ -32,6 +33,7 @@ pub mod routes_cmd;
 pub mod serve;
 pub mod sink;
 pub mod status;
+pub mod tasks;
 pub mod vulcand;
 
 #[path = "../backends/mod.rs"]
@@ -47,13 +49,16 @@ use crate::reconcile::{Reconciler, Settings};
 use crate::sink::RouteSink;
 use crate::status::Status;
 
-/// Why `run` could not start; connectivity problems are retried, never returned.
+/// Why `run` could not start, or why it stopped before shutdown (a task
+/// died); connectivity problems are retried, never returned.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    TaskDied(#[from] tasks::TaskDied),
 }
 
 /// The Docker watcher for `config`.
@@ -115,12 +120,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     };
     let (tx, rx) = mpsc::channel(4096);
     let docker = tokio::spawn(watcher.run(tx, status.clone(), shutdown.clone()));
-    Reconciler::new(sink, settings, status, metrics)
-        .run(rx, shutdown.clone())
-        .await;
-    shutdown.cancel();
-    // The watcher stops at the token; do not wait on a Docker call that hangs.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), docker).await;
+    // Spawned too, so that its panic is seen here as the watcher's is.
+    let reconciler =
+        tokio::spawn(Reconciler::new(sink, settings, status, metrics).run(rx, shutdown.clone()));
+    tasks::supervise(docker, reconciler, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    init_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,4 +111,33 @@ fn init_logging(config: &Config) {
     } else {
         builder.init();
     }
+}
+
+/// A panic becomes one log line saying where it happened, instead of the
+/// default report of several; `run` then ends with one line naming the task
+/// that died. With `RUST_BACKTRACE` set, the default report (and its
+/// backtrace) is kept.
+fn init_panic_hook() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            %location,
+            "panic: {}",
+            message.lines().collect::<Vec<_>>().join(" ")
+        );
+    }));
 }

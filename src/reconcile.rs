@@ -314,8 +314,14 @@ impl Reconciler {
             };
             // A store that hangs must not hold up SIGTERM: the ops are
             // idempotent, so a pass cut short is simply done again next time.
+            // Some of its writes may have landed without being recorded, so
+            // the cache no longer holds all of this node's servers: drop it,
+            // and deregistering re-reads the store.
             let result = tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => {
+                    self.cache = None;
+                    break;
+                }
                 result = self.work(work) => result,
             };
             if work != Work::Keepalive || result.is_err() {
@@ -451,7 +457,7 @@ impl Reconciler {
         self.write(&plan.ops).await?;
         record(&mut observed, &plan.ops);
         self.passes += 1;
-        if self.settings.gc_every > 0 && self.passes % self.settings.gc_every == 1 {
+        if gc_due(self.passes, self.settings.gc_every) {
             let orphans: Vec<Op> = self
                 .sink
                 .orphans()
@@ -598,7 +604,12 @@ impl Reconciler {
         self.status.set_waiting(self.gate.waiting());
     }
 
+    /// Warns once per route and text. Every plan covers every desired route,
+    /// so a route absent from `conflicts` has none now: forget it, or the map
+    /// would grow with every route that ever had a conflict.
     fn warn_conflicts(&mut self, conflicts: &[Conflict]) {
+        let now: BTreeSet<&RouteKey> = conflicts.iter().map(|c| &c.key).collect();
+        self.conflicts.retain(|key, _| now.contains(key));
         for c in conflicts {
             let text = format!(
                 "this node wants middlewares {}, the store has {} (set by another node); leaving it as it is",
@@ -664,6 +675,12 @@ fn log_op(op: &Op, dry_run: bool) {
     }
 }
 
+/// Whether full pass number `passes` (counted from 1) looks for orphans:
+/// the first pass, then every `gc_every`-th after it; never when 0.
+fn gc_due(passes: u32, gc_every: u32) -> bool {
+    gc_every > 0 && passes.saturating_sub(1) % gc_every == 0
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -689,6 +706,101 @@ mod tests {
             id: ServerId::new(node, name),
             url: format!("http://127.0.0.1:{port}"),
             container: name.into(),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            rules: Rules::new(
+                regex::Regex::new("^web-").unwrap(),
+                "local",
+                "127.0.0.1".parse().unwrap(),
+            ),
+            node: "a".into(),
+            ttl: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(1),
+            deregister_on_exit: true,
+            gc_every: 5,
+            dry_run: true,
+            // The containers of these tests have no upstream to probe.
+            probe: ProbeRules {
+                kind: crate::readiness::ProbeKind::None,
+                ..ProbeRules::default()
+            },
+            resync: Duration::from_secs(60),
+        }
+    }
+
+    fn dry_run_reconciler() -> Reconciler {
+        Reconciler::new(
+            Box::new(crate::dry_run::DryRunSink::default()),
+            settings(),
+            Status::default(),
+            Metrics::default(),
+        )
+    }
+
+    /// A running container `name` that the rules of [`settings`] route.
+    fn container(name: &str, n: u16) -> Container {
+        Container {
+            id: format!("{n:064x}"),
+            name: name.into(),
+            hostname: name.into(),
+            running: true,
+            ports: vec![crate::model::Port {
+                port: 80,
+                protocol: "tcp".into(),
+                bindings: vec![("0.0.0.0".into(), 32000 + n)],
+            }],
+            ..Container::default()
+        }
+    }
+
+    /// An in-memory store (as `--dry-run`'s) whose `apply`, once `stall` is
+    /// set, writes and then never answers, as a store that hangs mid-pass.
+    #[derive(Default)]
+    struct StallingSink {
+        store: std::sync::Arc<std::sync::Mutex<Observed>>,
+        stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stalled: std::sync::Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl RouteSink for StallingSink {
+        fn name(&self) -> &'static str {
+            "stalling"
+        }
+        fn describe(&self) -> String {
+            "in memory".into()
+        }
+        async fn connect(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn observe(&mut self, _: &BTreeSet<RouteKey>) -> Result<Observed, SinkError> {
+            Ok(self.store.lock().unwrap().clone())
+        }
+        async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError> {
+            record(&mut self.store.lock().unwrap(), ops);
+            if self.stall.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn keepalive(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Polls `done` every 10 ms, for at most 10 s.
+    async fn wait_until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -864,6 +976,87 @@ mod tests {
         let p = plan(&desired, &o);
         assert!(p.ops.is_empty(), "{:?}", p.ops);
         assert_eq!(p.conflicts.len(), 1);
+    }
+
+    /// Each row: `gc_every`, and the passes (1 to 12) that look for orphans.
+    #[test]
+    fn orphan_passes() {
+        let cases: [(u32, &[u32]); 4] = [
+            (0, &[]),
+            (1, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+            (2, &[1, 3, 5, 7, 9, 11]),
+            (5, &[1, 6, 11]),
+        ];
+        for (gc_every, want) in cases {
+            let due: Vec<u32> = (1..=12).filter(|&p| gc_due(p, gc_every)).collect();
+            assert_eq!(due, want, "gc_every = {gc_every}");
+        }
+    }
+
+    /// A conflict is remembered (to warn once) only while plans still report it:
+    /// a route whose conflict ended, or that is no longer desired, is forgotten.
+    #[test]
+    fn conflicts_are_forgotten_when_they_end() {
+        let mut r = dry_run_reconciler();
+        let conflict = |host: &str| Conflict {
+            key: RouteKey::host(host),
+            ours: vec![],
+            theirs: BTreeMap::from([("rl".to_string(), Value::Null)]),
+        };
+        r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
+        assert_eq!(r.conflicts.len(), 2);
+        r.warn_conflicts(&[conflict("b.local")]);
+        assert_eq!(
+            r.conflicts.keys().collect::<Vec<_>>(),
+            vec![&RouteKey::host("b.local")]
+        );
+        r.warn_conflicts(&[]);
+        assert!(r.conflicts.is_empty(), "{:?}", r.conflicts);
+    }
+
+    /// A shutdown that cuts a pass short after its writes landed still
+    /// deregisters them: the cache predates those writes, so the store is re-read.
+    #[tokio::test]
+    async fn deregister_after_a_cut_short_pass_removes_its_writes() {
+        let sink = StallingSink::default();
+        let store = sink.store.clone();
+        let (stall, stalled) = (sink.stall.clone(), sink.stalled.clone());
+        let (tx, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let reconciler = Reconciler::new(
+            Box::new(sink),
+            settings(),
+            Status::default(),
+            Metrics::default(),
+        );
+        let run = tokio::spawn(reconciler.run(rx, shutdown.clone()));
+        let servers = |store: &std::sync::Mutex<Observed>| -> usize {
+            store
+                .lock()
+                .unwrap()
+                .servers
+                .values()
+                .map(|s| s.len())
+                .sum()
+        };
+
+        tx.send(DockerUpdate::Listing(vec![container("web-1", 1)]))
+            .await
+            .unwrap();
+        wait_until(|| servers(&store) == 1).await;
+        // The next write lands, and then the sink does not answer.
+        stall.store(true, std::sync::atomic::Ordering::SeqCst);
+        tx.send(DockerUpdate::Changed(container("web-2", 2)))
+            .await
+            .unwrap();
+        stalled.notified().await;
+        assert_eq!(servers(&store), 2);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the reconciler stops")
+            .unwrap();
+        assert_eq!(servers(&store), 0, "{:?}", store.lock().unwrap().servers);
     }
 
     /// After recording the ops of a plan, planning again finds nothing to do.

@@ -11,8 +11,24 @@ use crate::model::{route_container, RouteTable, Verdict};
 pub enum RoutesError {
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    /// Without `--node-id`, server ids need the node name `docker info` gives.
+    #[error("{0}: pass --node-id")]
+    NodeName(String),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// The node name `docker info` gave (`Ok(None)`: it gave none), when
+/// `--node-id` is not set. Server ids are made from it, so without one the
+/// table would show ids no running havok writes: an error, not a guess.
+fn node_of(info: Result<Option<String>, String>) -> Result<String, RoutesError> {
+    match info {
+        Ok(Some(name)) if !name.is_empty() => Ok(name),
+        Ok(_) => Err(RoutesError::NodeName("Docker reported no host name".into())),
+        Err(reason) => Err(RoutesError::NodeName(format!(
+            "cannot ask Docker for this node's name (docker info: {reason})"
+        ))),
+    }
 }
 
 pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError> {
@@ -20,12 +36,13 @@ pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError
     let docker = watcher.connect().await?;
     let node = match &config.node_id {
         Some(node) => node.clone(),
-        None => docker
-            .info()
-            .await
-            .ok()
-            .and_then(|i| i.name)
-            .unwrap_or_else(|| "unknown".into()),
+        None => node_of(
+            docker
+                .info()
+                .await
+                .map(|i| i.name)
+                .map_err(|e| e.to_string()),
+        )?,
     };
     let containers = watcher.list(&docker).await?;
     let mut routed = Vec::new();
@@ -81,4 +98,32 @@ pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row: what `docker info` gave, and the node name or the error.
+    #[test]
+    fn node_names() {
+        type Info = Result<Option<String>, String>;
+        let cases: [(Info, Result<&str, &str>); 4] = [
+            (Ok(Some("host-1".into())), Ok("host-1")),
+            (Ok(None), Err("Docker reported no host name: pass --node-id")),
+            (Ok(Some(String::new())), Err("Docker reported no host name: pass --node-id")),
+            (
+                Err("connection refused".into()),
+                Err("cannot ask Docker for this node's name (docker info: connection refused): pass --node-id"),
+            ),
+        ];
+        for (info, want) in cases {
+            let got = node_of(info.clone()).map_err(|e| e.to_string());
+            assert_eq!(
+                got.as_deref(),
+                want.map_err(String::from).as_deref(),
+                "{info:?}"
+            );
+        }
+    }
 }

@@ -18,7 +18,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::keys::{KeysApi, Read};
+use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
 use crate::backends::http;
 use crate::config::{Config, ConfigError};
@@ -59,6 +59,8 @@ pub struct Etcd2Sink {
 
 impl Etcd2Sink {
     pub fn new(config: &Config, node: &str) -> Result<Etcd2Sink, ConfigError> {
+        let (vulcand, state) = (rooted(&config.etcd_prefix), rooted(&config.state_prefix));
+        check_prefixes(&vulcand, &state)?;
         let client = http::client(config.etcd_tls.as_ref(), config.timeout)?;
         Ok(Etcd2Sink {
             api: KeysApi::new(
@@ -66,8 +68,8 @@ impl Etcd2Sink {
                 config.etcd_machines.clone(),
                 config.etcd_auth.clone(),
             ),
-            layout: Layout::new(&rooted(&config.etcd_prefix)),
-            state: rooted(&config.state_prefix),
+            layout: Layout::new(&vulcand),
+            state,
             node: node.to_string(),
             ttl: config.ttl.as_secs().max(1),
             held: Mutex::new(BTreeSet::new()),
@@ -304,14 +306,40 @@ impl RouteSink for Etcd2Sink {
 
     /// Refreshes every held key with `refresh=true`, which fires no watch
     /// event in etcd v2, so Vulcand does not reload on every heartbeat.
+    ///
+    /// Different keys are refreshed concurrently (up to [`PARALLEL_PUTS`] at
+    /// once), and every key is tried even when one fails: a key whose
+    /// refresh was skipped would expire, and with it a live server. The first
+    /// failure is returned after all were tried; keys found expired are
+    /// forgotten and reported as a lost lease, so the next pass writes them.
     async fn keepalive(&mut self) -> Result<(), SinkError> {
-        let mut expired = Vec::new();
         // A copy: the lock must not be held across the refreshes.
-        let held = self.held().clone();
-        for key in held {
-            if !self.api.refresh(&key, self.ttl).await? {
-                expired.push(key);
+        let held: Vec<String> = self.held().iter().cloned().collect();
+        let (held, ttl, api) = (&held, self.ttl, &self.api);
+        let results: Vec<(usize, Result<bool, KeysError>)> = stream::iter(0..held.len())
+            .map(|i| async move { (i, api.refresh(&held[i], ttl).await) })
+            .buffer_unordered(PARALLEL_PUTS)
+            .collect()
+            .await;
+        let mut expired = Vec::new();
+        let mut failed = None;
+        for (i, result) in results {
+            match result {
+                Ok(true) => {}
+                Ok(false) => expired.push(held[i].clone()),
+                // The first in key order, whichever answered first.
+                Err(e) if failed.as_ref().is_none_or(|(j, _)| i < *j) => failed = Some((i, e)),
+                Err(_) => {}
             }
+        }
+        expired.sort();
+        let mut still_held = self.held();
+        for key in &expired {
+            still_held.remove(key);
+        }
+        drop(still_held);
+        if let Some((_, e)) = failed {
+            return Err(e.into());
         }
         let Some(first) = expired.first() else {
             return Ok(());
@@ -320,11 +348,6 @@ impl RouteSink for Etcd2Sink {
             "{} of its keys expired before they were refreshed, {first} among them",
             expired.len()
         );
-        let mut held = self.held();
-        for key in &expired {
-            held.remove(key);
-        }
-        drop(held);
         Err(SinkError::LeaseLost {
             store: self.store(),
             reason,
@@ -368,6 +391,26 @@ fn rooted(prefix: &str) -> String {
     format!("/{}", prefix.trim_matches('/'))
 }
 
+/// Refuses a bookkeeping prefix that overlaps Vulcand's. etcd v2 keys are
+/// paths and Vulcand's v2 engine reads the directory `-etcdKey`, so only a
+/// directory inside the other counts: `/vulcand2` is apart from `/vulcand`.
+fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let (v, s) = (parts(vulcand), parts(state));
+    if !(v.starts_with(&s) || s.starts_with(&v)) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "--state-prefix {state:?} overlaps --etcd-prefix {vulcand:?}: on etcd v2 neither may be \
+         a directory inside the other (expected a prefix of its own, e.g. havok)"
+    )))
+}
+
 /// A key's JSON value; a value that is not JSON is kept as a string, so it
 /// differs from what havok would write and the reconciler rewrites it.
 fn json_of(node: &Node) -> Option<Value> {
@@ -402,6 +445,24 @@ mod tests {
             ("a/b", "/a/b"),
         ] {
             assert_eq!(rooted(given), want);
+        }
+    }
+
+    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
+    #[test]
+    fn overlapping_prefixes_are_refused() {
+        for (vulcand, state, ok) in [
+            ("vulcand", "havok", true),
+            ("vulcand", "vulcand2", true),
+            ("vulcand", "vul", true),
+            ("vulcand", "havok/vulcand", true),
+            ("vulcand", "vulcand/havok", false),
+            ("vulcand", "/vulcand/", false),
+            ("a/b", "a", false),
+            ("vulcand", "vulcand//havok", false),
+        ] {
+            let got = check_prefixes(&rooted(vulcand), &rooted(state));
+            assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
     }
 

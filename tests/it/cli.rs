@@ -71,7 +71,7 @@ fn configuration_errors_exit_2_with_one_line() {
     let bad_toml = dir.path().join("bad.toml");
     std::fs::write(&bad_toml, "root_domain = [").unwrap();
     let bad_toml = bad_toml.to_str().unwrap().to_string();
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["-names", "(["],
             "--names \"([\" is not a valid regular expression",
@@ -98,6 +98,33 @@ fn configuration_errors_exit_2_with_one_line() {
         ),
         (vec!["--no-such-flag"], "--no-such-flag"),
     ];
+    // A state prefix inside Vulcand's is refused by the backend (after the
+    // flags, so --node-id keeps Docker out of it): a string prefix on v3, a
+    // directory on v2.
+    #[cfg(feature = "etcd3")]
+    cases.push((
+        vec![
+            "--backend",
+            "etcd3",
+            "--node-id",
+            "n1",
+            "--state-prefix",
+            "vulcand2",
+        ],
+        "--state-prefix \"vulcand2\" overlaps --etcd-prefix \"vulcand\"",
+    ));
+    #[cfg(feature = "etcd2")]
+    cases.push((
+        vec![
+            "--backend",
+            "etcd2",
+            "--node-id",
+            "n1",
+            "--state-prefix",
+            "vulcand/havok",
+        ],
+        "--state-prefix \"/vulcand/havok\" overlaps --etcd-prefix \"/vulcand\"",
+    ));
     for (args, want) in cases {
         let started = std::time::Instant::now();
         let out = havok(&args);

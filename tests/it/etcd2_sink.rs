@@ -14,7 +14,7 @@ use havok::vulcand::{Layout, RouteObjects, ServerId, RATELIMIT_ID};
 use serde_json::{json, Value};
 
 use crate::support::ops::{delete, put, server, set};
-use crate::support::{eventually, EtcdServer};
+use crate::support::{eventually, EtcdServer, TcpProxy};
 
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
 #[tokio::test(flavor = "multi_thread")]
@@ -242,6 +242,68 @@ async fn keepalive_refreshes_without_watch_events() {
     sink.keepalive().await.unwrap();
 }
 
+/// One key whose refresh fails does not stop the refreshes of the others:
+/// they all outlive their first TTL, and the failure is still reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn keepalive_refreshes_the_rest_when_one_key_fails() {
+    let etcd = EtcdServer::start().await;
+    let raw = Raw::new(&etcd.url());
+    let mut sink = start_sink(&etcd.url(), "node-a", "3s").await;
+    let web = server("node-a", "web-1", 32768);
+    let (a, b) = (limited("a.local"), limited("b.local"));
+    sink.apply(&[put(&a, &[&web], false), put(&b, &[&web], false)])
+        .await
+        .unwrap();
+    let v2 = Layout::new("/vulcand");
+    let records = |spec: &RouteSpec| format!("/havok/nodes/node-a/servers/{}", spec.key.id());
+    // The refresh of the first key held (in key order) fails: its
+    // directory is now a plain key (etcd: errorCode 104, "Not a directory").
+    let (broken, kept) = if records(&a) < records(&b) {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    raw.delete_tree(&records(broken)).await;
+    raw.set(&records(broken), "not a directory").await;
+
+    match sink.keepalive().await {
+        Err(SinkError::Refused { object, .. }) => assert!(object.starts_with(&records(broken))),
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    // Past the first TTL (3 s after the put): only refreshed keys are left.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for key in [
+        v2.server_key(&broken.key.id(), &web.id),
+        v2.server_key(&kept.key.id(), &web.id),
+        format!("{}/{}", records(kept), web.id),
+    ] {
+        assert!(raw.get(&key).await.is_some(), "{key} was not refreshed");
+    }
+}
+
+/// Refreshes of different keys run together: over a slow link, a keep-alive
+/// of eight keys takes about one round trip, not eight.
+#[tokio::test(flavor = "multi_thread")]
+async fn keepalive_refreshes_keys_concurrently() {
+    let etcd = EtcdServer::start().await;
+    let latency = Duration::from_millis(200);
+    let target = format!("127.0.0.1:{}", etcd.port()).parse().unwrap();
+    let proxy = TcpProxy::with_latency(target, latency).await;
+    let mut sink = start_sink(&proxy.url(), "node-a", "30s").await;
+    let web = server("node-a", "web-1", 32768);
+    let specs: Vec<RouteSpec> = (0..4).map(|i| limited(&format!("r{i}.local"))).collect();
+    let puts: Vec<Op> = specs.iter().map(|s| put(s, &[&web], false)).collect();
+    sink.apply(&puts).await.unwrap();
+
+    // Four servers, each with its record: eight keys, each refresh a round
+    // trip of two delayed chunks. One after another that is at least 3.2 s.
+    let started = Instant::now();
+    sink.keepalive().await.unwrap();
+    let took = started.elapsed();
+    assert!(took < 8 * latency, "eight refreshes took {took:?}");
+}
+
 /// A route whose servers all expired is an orphan, and `Collect` removes it.
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_routes_are_orphans_and_collected() {
@@ -432,6 +494,18 @@ impl Raw {
             404 => None,
             _ => panic!("GET {key}: {status} {body}"),
         }
+    }
+
+    /// A plain set of `key` to `value`, without a TTL.
+    async fn set(&self, key: &str, value: &str) {
+        let resp = self
+            .client
+            .put(self.url(key))
+            .form(&[("value", value)])
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "PUT {key}: {resp:?}");
     }
 
     async fn delete_tree(&self, key: &str) {

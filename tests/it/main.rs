@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod etcd2_sink;
+mod etcd3_sink;
 #[cfg(feature = "etcd3")]
 mod etcd_limits;
 mod harness;

@@ -6,6 +6,7 @@
 //! - `images`: the test images (busybox httpd, etcd), built once per input hash.
 //! - `etcd`: one etcd server or a cluster in containers, on fixed published ports.
 //! - `etcd_tls`, `certs`: etcd behind TLS or a password, and the test PKI (openssl).
+//! - `tcp_proxy`: a TCP proxy that can freeze its open connections or slow every byte.
 //! - `endpoints`: havok's `--listen` address and its `/healthz`.
 //! - `oneshot`: the havok binary run to completion under a deadline.
 //! - `ops`: builders of servers and ops for the sink-level tests.
@@ -36,6 +37,7 @@ pub mod images;
 pub mod oneshot;
 pub mod ops;
 pub mod store;
+pub mod tcp_proxy;
 pub mod tls_proxy;
 pub mod vulcand;
 pub mod vulcand_contract;
@@ -48,6 +50,7 @@ pub use docker::{
 pub use etcd::{EtcdCluster, EtcdServer};
 pub use http::{http, http_get, HttpResponse};
 pub use store::{BackendView, FrontendView, Snapshot, StoreView};
+pub use tcp_proxy::TcpProxy;
 pub use vulcand::{Engine, Vulcand};
 pub use wait::{eventually, wait_for_snapshot, Outcome, TIMEOUT};
 
