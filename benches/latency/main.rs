@@ -231,6 +231,10 @@ fn spawn_havok(backend: Backend, store: &Store, scope: &str, node: &str, resync:
         "json",
         "--log-level",
         "info,havok::reconcile=debug",
+        // Route latency is measured without the readiness probe, which
+        // waits for the app and would mix its start-up time into the rows.
+        "--probe",
+        "none",
     ]
     .iter()
     .map(|s| s.to_string())
