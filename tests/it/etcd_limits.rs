@@ -82,13 +82,7 @@ async fn many_servers_of_one_host_fit_a_small_max_txn_ops() {
         vulcand.wait_answered_by("many.local", &names).await;
     }
     // Steady state: two more full passes write nothing and refuse nothing.
-    let passes = |h: &Havok| h.log_text().matches("full pass done").count();
-    let seen = passes(&havok);
-    eventually("two more full passes", TIMEOUT, || {
-        let n = passes(&havok);
-        async move { n >= seen + 2 }
-    })
-    .await;
+    havok.wait_full_passes(2).await;
     let text = havok.log_text();
     assert!(!text.contains("refused"), "{}", havok.log_tail(30));
     assert!(

@@ -32,7 +32,7 @@ async fn label_filter_selects(b: Backend) {
     );
     // Labels match, but the name is outside -names: -names still applies.
     let _outside = run_httpd(&unique_name("label-filter-out"), "outside", &both_labels);
-    let mut havok = f.havok(
+    let havok = f.havok(
         "n1",
         &["--label-filter", "team=a", "-label-filter", "tier=web"],
     );
@@ -40,7 +40,7 @@ async fn label_filter_selects(b: Backend) {
     let late = run_httpd(&f.name("late"), "both", &both_labels);
     f.wait_urls("both.local", &[f.url_of(&early), f.url_of(&late)])
         .await;
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["both.local"], "{s:#?}");
 }
@@ -48,12 +48,12 @@ async fn label_filter_selects(b: Backend) {
 /// `--exposed-by-default=false`: only `havok.enable=true` containers are routed.
 async fn exposed_by_default_false(b: Backend) {
     let f = Fixture::start(b, "opt-in").await;
-    let mut havok = f.havok("n1", &["--exposed-by-default=false"]);
+    let havok = f.havok("n1", &["--exposed-by-default=false"]);
     let _plain = f.web("plain", "plain");
     let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
     let opted = run_httpd(&f.name("in"), "in", &["-P", "-l", "havok.enable=true"]);
     f.wait_urls("in.local", &[f.url_of(&opted)]).await;
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["in.local"], "{s:#?}");
 }
@@ -61,11 +61,11 @@ async fn exposed_by_default_false(b: Backend) {
 /// By default every matching container is routed, except one labelled `havok.enable=false`.
 async fn enable_false_opts_out(b: Backend) {
     let f = Fixture::start(b, "opt-out").await;
-    let mut havok = f.havok("n1", &[]);
+    let havok = f.havok("n1", &[]);
     let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
     let plain = f.web("plain", "plain");
     f.wait_urls("plain.local", &[f.url_of(&plain)]).await;
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["plain.local"], "{s:#?}");
 }
@@ -73,7 +73,7 @@ async fn enable_false_opts_out(b: Backend) {
 /// `havok.host` names several hosts inside the root domain; a foreign one is refused once, and allowed with `--allow-any-host`.
 async fn explicit_hosts(b: Backend) {
     let f = Fixture::start(b, "hosts").await;
-    let mut n1 = f.havok("n1", &["-root-domain", "example.com"]);
+    let n1 = f.havok("n1", &["-root-domain", "example.com"]);
     let multi = run_httpd(
         &f.name("multi"),
         "multi",
@@ -89,7 +89,7 @@ async fn explicit_hosts(b: Backend) {
         .await;
     f.wait_urls("b.example.com", std::slice::from_ref(&url))
         .await;
-    wait_passes(&mut n1, 2).await;
+    n1.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["a.example.com", "b.example.com"], "{s:#?}");
     let warning = "outside the root domain";
@@ -102,7 +102,7 @@ async fn explicit_hosts(b: Backend) {
 
     let _n2 = f.havok("n2", &["-root-domain", "example.com", "--allow-any-host"]);
     f.wait_urls("x.other.org", &[f.url_of(&foreign)]).await;
-    wait_passes(&mut n1, 2).await;
+    n1.wait_full_passes(2).await;
     assert_eq!(
         warnings_for(&n1, foreign.name(), warning),
         1,
@@ -116,7 +116,7 @@ async fn port_and_scheme_labels(b: Backend) {
     let f = Fixture::start(b, "port-scheme").await;
     // These upstreams do not all answer (nothing listens on 8080, nor TLS on
     // 80): with probing they would wait; this test is about their URLs.
-    let mut havok = f.havok("n1", &["--probe", "none"]);
+    let havok = f.havok("n1", &["--probe", "none"]);
     let two_ports = ["-P", "--expose", "8080"];
     let alt = run_httpd(
         &f.name("alt"),
@@ -137,7 +137,7 @@ async fn port_and_scheme_labels(b: Backend) {
         &[format!("https://127.0.0.1:{}", tls.host_port(80))],
     )
     .await;
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     assert_eq!(
         warnings_for(&havok, unpublished.name(), "container port 9999/tcp"),
         1,
@@ -187,7 +187,7 @@ async fn path_label_is_its_own_route(b: Backend) {
 async fn network_flag_routes_container_address(b: Backend) {
     let f = Fixture::start(b, "network-flag").await;
     let net = TestNetwork::create("op-net");
-    let mut havok = f.havok("n1", &["--network", net.name()]);
+    let havok = f.havok("n1", &["--network", net.name()]);
     let web = run_httpd(&f.name("web"), "foo", &["--network", net.name()]);
     let elsewhere = f.web("elsewhere", "bar");
     let url = format!("http://{}:80", web.ip(net.name()));
@@ -196,7 +196,7 @@ async fn network_flag_routes_container_address(b: Backend) {
         .await
         .expect("GET the server URL");
     assert!(answer.body.contains("hello from foo"), "{}", answer.body);
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     assert_eq!(
         warnings_for(&havok, elsewhere.name(), "not attached to network"),
         1,
@@ -225,7 +225,7 @@ async fn network_label_routes_container_address(b: Backend) {
 /// Bad label values: one warning per container naming the label and what is expected; the container is skipped, nothing else changes.
 async fn bad_labels_warn_once(b: Backend) {
     let f = Fixture::start(b, "bad-labels").await;
-    let mut havok = f.havok("n1", &[]);
+    let havok = f.havok("n1", &[]);
     let cases = [
         (
             "port",
@@ -272,7 +272,7 @@ async fn bad_labels_warn_once(b: Backend) {
         .collect();
     let good = f.web("good", "good");
     f.wait_urls("good.local", &[f.url_of(&good)]).await;
-    wait_passes(&mut havok, 3).await;
+    havok.wait_full_passes(3).await;
     for (c, warning) in &bad {
         assert_eq!(
             warnings_for(&havok, c.name(), warning),
@@ -299,7 +299,7 @@ async fn bad_labels_warn_once(b: Backend) {
 /// A container with a health check is routed once healthy, removed when unhealthy, routed again on recovery.
 async fn health_check_gates_routing(b: Backend) {
     let f = Fixture::start(b, "health").await;
-    let mut havok = f.havok("n1", &[]);
+    let havok = f.havok("n1", &[]);
     let web = run_httpd(
         &f.name("web"),
         "foo",
@@ -326,7 +326,7 @@ async fn health_check_gates_routing(b: Backend) {
         health(w) == "unhealthy"
     })
     .await;
-    wait_passes(&mut havok, 2).await;
+    havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert!(s.is_empty(), "not routed before it is healthy: {s:#?}");
 
@@ -397,12 +397,12 @@ async fn middlewares_from_flags_and_labels(b: Backend) {
 /// Two containers of one node asking one host for different limits: the first by name wins, one warning naming both values.
 async fn container_limit_conflict_warns_once(b: Backend) {
     let f = Fixture::start(b, "limit-conflict").await;
-    let mut havok = f.havok("n1", &[]);
+    let havok = f.havok("n1", &[]);
     let a = run_httpd(&f.name("a"), "foo", &["-P", "-l", "havok.rate-limit=4"]);
     let b2 = run_httpd(&f.name("b"), "foo", &["-P", "-l", "havok.rate-limit=9"]);
     f.wait_urls("foo.local", &[f.url_of(&a), f.url_of(&b2)])
         .await;
-    wait_passes(&mut havok, 3).await;
+    havok.wait_full_passes(3).await;
     let s = f.view.snapshot().await;
     check_ratelimit(
         &middlewares(&s, "foo.local")["havok-ratelimit"],
@@ -438,9 +438,9 @@ async fn node_limit_conflict_does_not_flap(b: Backend) {
     f.wait_urls("foo.local", &[url.clone(), url.clone()]).await;
     // Watch the value while both nodes make three more full passes each.
     let seen = std::sync::Mutex::new(BTreeSet::new());
-    let (p1, p2) = (passes(&n1), passes(&n2));
+    let (p1, p2) = (n1.full_passes(), n2.full_passes());
     eventually("three more passes of both nodes", TIMEOUT, || {
-        let done = passes(&n1) >= p1 + 3 && passes(&n2) >= p2 + 3;
+        let done = n1.full_passes() >= p1 + 3 && n2.full_passes() >= p2 + 3;
         let (view, seen) = (f.view.as_ref(), &seen);
         async move {
             let value = requests(&view.snapshot().await).map(|v| v.to_string());
@@ -711,21 +711,6 @@ const ONE_SHOT: Duration = Duration::from_secs(30);
 #[cfg(feature = "etcd3")]
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
-}
-
-/// How many full passes havok has logged (`--log-level` includes havok=debug).
-fn passes(h: &Havok) -> usize {
-    h.log_text().matches("full pass done").count()
-}
-
-/// Waits until havok has made `n` more full passes than now.
-async fn wait_passes(h: &mut Havok, n: usize) {
-    let seen = passes(h);
-    let h = &*h;
-    eventually(&format!("{n} more full passes"), TIMEOUT, || async move {
-        passes(h) >= seen + n
-    })
-    .await
 }
 
 /// Warning lines about `container` that contain `needle`.

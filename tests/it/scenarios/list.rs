@@ -89,13 +89,7 @@ pub async fn hostile_hostname_is_refused(b: Backend) {
     let good = f.web("good", "foo");
     f.wait_urls("foo.local", &[f.url_of(&good)]).await;
     // Let two more full passes run: the warning must not repeat.
-    let passes = |h: &Havok| h.log_text().matches("full pass done").count();
-    let seen = passes(&havok);
-    eventually("two more full passes", TIMEOUT, || {
-        let n = passes(&havok);
-        async move { n >= seen + 2 }
-    })
-    .await;
+    havok.wait_full_passes(2).await;
     havok
         .wait_for_log("is not a valid DNS name", Duration::from_secs(1))
         .await;

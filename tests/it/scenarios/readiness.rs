@@ -153,13 +153,7 @@ pub async fn silent_container_is_never_routed(b: Backend) {
     .await;
     assert_eq!(waiting.len(), 1, "only the silent one waits: {waiting:?}");
     // Two more full passes: still not routed, and the warning is not repeated.
-    let passes = |h: &Havok| h.log_text().matches("full pass done").count();
-    let seen = passes(&havok);
-    eventually("two more full passes", TIMEOUT, || {
-        let n = passes(&havok);
-        async move { n >= seen + 2 }
-    })
-    .await;
+    havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
     assert!(!format!("{s:?}").contains("mute"), "{s:#?}");
     assert_eq!(

@@ -47,14 +47,7 @@ impl Havok {
             }
         }
         command.envs(env.iter().copied());
-        // SAFETY: prctl is async-signal-safe. If the test process is killed
-        // (nextest's timeout) before Drop runs, the kernel kills havok too.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_havok")));
@@ -141,6 +134,25 @@ impl Havok {
         .await
     }
 
+    /// How many full passes havok has logged (needs `havok=debug` in `--log-level`).
+    pub fn full_passes(&self) -> usize {
+        self.log_text().matches("full pass done").count()
+    }
+
+    /// Waits until havok has made `n` more full passes than now.
+    pub async fn wait_full_passes(&self, n: usize) {
+        let seen = self.full_passes();
+        eventually(
+            &format!("{n} more full passes"),
+            super::wait::TIMEOUT,
+            || {
+                let now = self.full_passes();
+                async move { now >= seen + n }
+            },
+        )
+        .await
+    }
+
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
         let text = self.log_text();
@@ -166,5 +178,17 @@ impl Drop for Havok {
                 self.log_tail(60)
             );
         }
+    }
+}
+
+/// Makes the child die with the test process: if nextest kills the test
+/// (its timeout) before any Drop runs, the kernel kills the child too.
+pub fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }

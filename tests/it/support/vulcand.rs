@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -19,6 +18,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use super::child::die_with_parent;
 use super::etcd::free_port;
 use super::http::{http, http_get, HttpResponse};
 use super::store::{BackendView, FrontendView, Snapshot, StoreView};
@@ -113,13 +113,7 @@ impl Vulcand {
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone the log file"))
             .stderr(file);
-        // SAFETY: prctl is async-signal-safe; Vulcand dies with the test process.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.binary.display()));
