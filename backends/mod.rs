@@ -50,11 +50,15 @@ pub fn ensure_compiled(kind: BackendKind) -> Result<(), ConfigError> {
     if is_compiled(kind) {
         return Ok(());
     }
-    Err(ConfigError::Invalid(format!(
-        "backend {kind:?} is not compiled into this havok (compiled in: {}): rebuild with `cargo build --features {kind}`",
-        env!("BUILD_HAVOK_BACKENDS"),
+    Err(not_compiled(kind, env!("BUILD_HAVOK_BACKENDS")))
+}
+
+/// The error for a backend missing from a build whose backends are `compiled`.
+fn not_compiled(kind: BackendKind, compiled: &str) -> ConfigError {
+    ConfigError::Invalid(format!(
+        "backend {kind:?} is not compiled into this havok (compiled in: {compiled}): rebuild with `cargo build --features {kind}`",
         kind = kind.as_str()
-    )))
+    ))
 }
 
 /// Builds the sink `config.backend` names, for this node.
@@ -87,14 +91,35 @@ mod tests {
         assert!(ensure_compiled(default_backend()).is_ok());
     }
 
-    /// Naming a backend that is not compiled in is an error naming the Cargo feature to enable
-    /// (runs in the single-feature builds CI makes).
+    /// Naming a backend that is not compiled in is an error naming the Cargo
+    /// feature to enable and what the build has: each backend, as a build
+    /// with only one of the others would say it.
     #[test]
     fn missing_backend_names_its_feature() {
-        for kind in BackendKind::ALL.into_iter().filter(|b| !is_compiled(*b)) {
-            let err = ensure_compiled(kind).unwrap_err().to_string();
-            assert!(err.contains(&format!("--features {kind}")), "{err}");
-            assert!(err.contains("not compiled into this havok"), "{err}");
+        for kind in BackendKind::ALL {
+            for other in BackendKind::ALL.into_iter().filter(|o| *o != kind) {
+                let err = not_compiled(kind, other.as_str()).to_string();
+                assert!(err.contains(&format!("--features {kind}")), "{err}");
+                assert!(err.contains(&format!("compiled in: {other}")), "{err}");
+                assert!(err.contains("not compiled into this havok"), "{err}");
+            }
+        }
+    }
+
+    /// This build refuses exactly the backends it lacks (in the single-feature
+    /// builds CI makes, two of them), and names its own.
+    #[test]
+    fn this_build_refuses_what_it_lacks() {
+        for kind in BackendKind::ALL {
+            match ensure_compiled(kind) {
+                Ok(()) => assert!(is_compiled(kind)),
+                Err(err) => {
+                    assert!(!is_compiled(kind), "{err}");
+                    let err = err.to_string();
+                    assert!(err.contains(&format!("--features {kind}")), "{err}");
+                    assert!(err.contains(env!("BUILD_HAVOK_BACKENDS")), "{err}");
+                }
+            }
         }
     }
 }

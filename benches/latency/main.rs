@@ -56,6 +56,8 @@ usage: cargo bench --bench latency -- [--quick] [--backend etcd3|etcd2|vulcand-a
 
 /// The node id of the havok measured in the latency and burst phases.
 const NODE: &str = "bench";
+/// The node id of the havok of the probe phase (`--probe http`).
+const PROBE_NODE: &str = "bench-probe";
 /// The node id of the havok started with K containers (new servers: all written).
 const BOOT_NODE: &str = "bench-k";
 /// `docker stop -t` for the removal phase: `kill` (SIGTERM) and `die` this many seconds apart.
@@ -218,6 +220,18 @@ fn mb(kb: u64) -> f64 {
 /// Starts havok on the fixture's containers only, logging as operators run it
 /// (info) plus the reconciler's debug line "full pass done" with its reads.
 fn spawn_havok(backend: Backend, store: &Store, scope: &str, node: &str, resync: &str) -> Havok {
+    spawn_probing(backend, store, scope, node, resync, "none")
+}
+
+/// [`spawn_havok`] with `--probe probe`.
+fn spawn_probing(
+    backend: Backend,
+    store: &Store,
+    scope: &str,
+    node: &str,
+    resync: &str,
+    probe: &str,
+) -> Havok {
     let mut args: Vec<String> = [
         "--backend",
         backend.flag(),
@@ -232,9 +246,10 @@ fn spawn_havok(backend: Backend, store: &Store, scope: &str, node: &str, resync:
         "--log-level",
         "info,havok::reconcile=debug",
         // Route latency is measured without the readiness probe, which
-        // waits for the app and would mix its start-up time into the rows.
+        // waits for the app and would mix its start-up time into the rows;
+        // the probe phase measures it on its own.
         "--probe",
-        "none",
+        probe,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -589,6 +604,56 @@ async fn bench(backend: Backend, sizes: &Sizes) -> Report {
     let end = sample(pid);
     main.sigterm();
     main.wait_exit(ONE).await;
+
+    // ---- the readiness probe's cost: N sequential starts with `--probe http` ----
+    say(&format!("{} sequential starts with --probe http", sizes.n));
+    let mut probing = spawn_probing(backend, &store, &scope, PROBE_NODE, "60s", "http");
+    until("the probing havok's first full pass", ONE, || {
+        (!passes(&probing).is_empty()).then_some(())
+    })
+    .await;
+    let probed = names(&scope, "p", sizes.n);
+    fleet.create(&probed).await;
+    let mut probed_ms = Vec::new();
+    for name in &probed {
+        let sid = sid(PROBE_NODE, name);
+        let mark = store.mark();
+        fleet.start(std::slice::from_ref(name), 1).await;
+        let put = until(&format!("{name} to be routed after its probe"), ONE, || {
+            store.first(mark, &sid, true)
+        })
+        .await;
+        let started = until(&format!("Docker's start event of {name}"), ONE, || {
+            events.first(name, "start", None)
+        })
+        .await;
+        probed_ms.push(ms_between(put, started));
+    }
+    let probed_sids: Vec<String> = probed.iter().map(|n| sid(PROBE_NODE, n)).collect();
+    let mark = store.mark();
+    tokio::task::block_in_place(|| fleet.remove(&probed));
+    all_seen(
+        &store,
+        mark,
+        &probed_sids,
+        false,
+        "every probed server removed",
+    )
+    .await;
+    probing.sigterm();
+    probing.wait_exit(ONE).await;
+    let with_probe = report.dist(
+        "route_probe_ms",
+        "route with --probe http: start event -> server in store",
+        "ms",
+        &probed_ms,
+    );
+    report.value(
+        "probe_adds_ms",
+        "probe: what --probe http adds to route p50",
+        "ms",
+        with_probe.p50 - route.p50,
+    );
 
     // ---- 4: startup with K running, then a restart with everything in place ----
     say(&format!("startup with {} running", sizes.k));

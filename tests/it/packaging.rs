@@ -2,10 +2,10 @@
 //! real etcd with only the Docker socket mounted, and the systemd unit's
 //! flags accepted by havok.
 //!
-//! NOTE: the image test needs the RELEASE binary. It reuses
-//! `target/release/havok` when present; otherwise it runs
-//! `cargo build --release` once (minutes), under a file lock shared by every
-//! test process of this checkout.
+//! NOTE: the image test needs the RELEASE binary. It runs
+//! `cargo build --release` with the test build's features first (a no-op
+//! when `scripts/test` built it already; minutes otherwise), under a file
+//! lock shared by every test process of this checkout.
 
 use std::path::Path;
 #[cfg(feature = "etcd3")]
@@ -117,26 +117,37 @@ fn systemd_unit_flags_are_valid() {
 }
 
 #[cfg(feature = "etcd3")]
-/// `target/release/havok`, built once (under a file lock) when missing.
+/// `target/release/havok` with this test build's backends, brought up to date
+/// by cargo (under a file lock), so the image never packs a stale binary: a
+/// no-op after `scripts/test`'s own release build, minutes when there is none.
 fn release_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"));
     let binary = target.join("release/havok");
-    if binary.exists() {
-        return binary;
-    }
+    let features: Vec<&str> = [
+        ("etcd3", cfg!(feature = "etcd3")),
+        ("etcd2", cfg!(feature = "etcd2")),
+        ("vulcand-api", cfg!(feature = "vulcand-api")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     let _lock = FileLock::acquire("/tmp/havok-test-release.lock");
-    if !binary.exists() {
-        eprintln!("building the release binary for the image test (once)…");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--bin", "havok"])
-            .current_dir(MANIFEST_DIR)
-            .status()
-            .expect("run cargo build --release");
-        assert!(status.success(), "cargo build --release failed");
-    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "havok",
+            "--no-default-features",
+        ])
+        .args(["--features", &features.join(",")])
+        .current_dir(MANIFEST_DIR)
+        .status()
+        .expect("run cargo build --release");
+    assert!(status.success(), "cargo build --release failed");
     binary
 }
 
@@ -196,4 +207,33 @@ impl FileLock {
         assert_eq!(rc, 0, "flock {path}: {}", std::io::Error::last_os_error());
         FileLock(file)
     }
+}
+
+/// `scripts/protoc` (the `PROTOC` of `.cargo/config.toml`) runs the protoc
+/// vendored by the crates.io package when no protoc is on `PATH`: a `PATH`
+/// of only the few tools the script uses.
+#[cfg(feature = "etcd3")]
+#[test]
+fn vendored_protoc_runs_without_a_system_protoc() {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["sh", "readlink", "uname", "id", "cp", "chmod", "mv"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} is not in /usr/bin or /bin"));
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    assert!(!bin.path().join("protoc").exists());
+    let out = Command::new(bin.path().join("sh"))
+        .arg(Path::new(MANIFEST_DIR).join("scripts/protoc"))
+        .arg("--version")
+        .env("PATH", bin.path())
+        .output()
+        .expect("run scripts/protoc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("libprotoc "),
+        "{out:?}"
+    );
 }

@@ -14,30 +14,26 @@ use crate::support::endpoints::{listen_url, wait_health};
 use crate::support::tls_proxy::TlsProxy;
 use crate::support::*;
 
-/// havok lists and follows Docker's events over TLS with a client certificate, and routes a new container.
+/// havok lists and follows Docker's events over TLS with a client certificate,
+/// and routes a new container into a real etcd, answered through Vulcand.
+#[cfg(feature = "etcd3")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_over_tls_routes() {
+    use crate::scenarios::{Backend, Fixture};
     let pki = Pki::new();
     let proxy = TlsProxy::docker(&pki).await;
     let certs = docker_cert_path(&pki, "ca.pem");
-    let scope = unique_name("docker-tls");
-    let mut havok = docker_tls_havok(&scope, &proxy, &certs);
+    let f = Fixture::start(Backend::Etcd3, "docker-tls").await;
+    let docker = format!("tcp://{}", proxy.addr());
+    let args = f.args("n1", &["--docker", &docker, "--listen", "127.0.0.1:0"]);
+    let mut havok = Havok::spawn_with_env(&strs(&args), &docker_tls_env(&certs));
     let base = listen_url(&mut havok).await;
     // The listing goes over TLS; the container started after it comes by the event stream.
     havok
         .wait_for_log("listed running containers", TIMEOUT)
         .await;
-    let web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
-    let url = format!("http://127.0.0.1:{}", web.host_port(80));
-    let h = &havok;
-    eventually("havok to route the container", TIMEOUT, || async {
-        let text = h.log_text();
-        text.lines()
-            .any(|l| l.contains("would add server") && l.contains(&url))
-            .then_some(())
-            .ok_or_else(|| h.log_tail(5))
-    })
-    .await;
+    let web = f.web("web", "foo");
+    f.wait_urls("foo.local", &[f.url_of(&web)]).await;
     wait_health(&base, 200, TIMEOUT).await;
     assert!(
         !havok.log_text().contains("Docker unavailable"),
@@ -147,14 +143,19 @@ fn docker_tls_havok(scope: &str, proxy: &TlsProxy, certs: &TempDir) -> Havok {
             "--log-level",
             "havok=debug,info",
         ],
-        &[
-            ("DOCKER_TLS_VERIFY", "1"),
-            (
-                "DOCKER_CERT_PATH",
-                certs.path().to_str().expect("a UTF-8 path"),
-            ),
-        ],
+        &docker_tls_env(certs),
     )
+}
+
+/// The docker CLI's TLS settings, pointing at `certs`.
+fn docker_tls_env(certs: &TempDir) -> [(&'static str, &str); 2] {
+    [
+        ("DOCKER_TLS_VERIFY", "1"),
+        (
+            "DOCKER_CERT_PATH",
+            certs.path().to_str().expect("a UTF-8 path"),
+        ),
+    ]
 }
 
 /// havok `--backend vulcand-api` at `https://<proxy>`, verified with `ca`.

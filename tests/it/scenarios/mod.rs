@@ -202,10 +202,20 @@ impl Fixture {
     /// Through Vulcand (when it runs), also waits until the proxy's answers
     /// for `host` come from exactly those servers' containers.
     pub async fn wait_urls(&self, host: &str, urls: &[String]) -> Snapshot {
+        self.wait_urls_within(host, urls, TIMEOUT).await
+    }
+
+    /// [`wait_urls`](Self::wait_urls), with the store given only `within`.
+    pub async fn wait_urls_within(
+        &self,
+        host: &str,
+        urls: &[String],
+        within: Duration,
+    ) -> Snapshot {
         let mut want: Vec<String> = urls.to_vec();
         want.sort();
-        let what = format!("{host} to have exactly {want:?}");
-        let snapshot = wait_for_snapshot(self.view.as_ref(), &what, TIMEOUT, |s| {
+        let what = format!("{host} to have exactly {want:?} within {within:?}");
+        let snapshot = wait_for_snapshot(self.view.as_ref(), &what, within, |s| {
             s.urls(host) == want && (want.is_empty() || s.has_route(host))
         })
         .await;
@@ -261,6 +271,30 @@ impl Fixture {
             contract.restart();
             while_down.await;
         }
+    }
+
+    /// Everything the store holds, for "wrote nothing" checks: every key of
+    /// the whole etcd (v3 and v2 keyspaces, not only Vulcand's prefix), or
+    /// every object of the Vulcand API, as `key -> value` lines.
+    pub async fn keyspace(&self) -> BTreeMap<String, String> {
+        if let Some(etcd) = &self.etcd {
+            return crate::support::store::etcd_keyspace(&etcd.url()).await;
+        }
+        let s = self.view.snapshot().await;
+        let mut all = BTreeMap::new();
+        for (id, b) in &s.backends {
+            all.insert(format!("backend {id}"), format!("{:?}", b.backend));
+            for (sid, url) in &b.servers {
+                all.insert(format!("backend {id} server {sid}"), url.clone());
+            }
+        }
+        for (id, f) in &s.frontends {
+            all.insert(format!("frontend {id}"), format!("{:?}", f.frontend));
+            for (mid, m) in &f.middlewares {
+                all.insert(format!("frontend {id} middleware {mid}"), m.to_string());
+            }
+        }
+        all
     }
 
     /// The URL of the Vulcand API havok writes to (`--backend vulcand-api`).

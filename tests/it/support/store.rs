@@ -31,6 +31,9 @@ pub struct Snapshot {
     pub backends: BTreeMap<String, BackendView>,
     /// frontend id -> frontend JSON value + middlewares (id -> JSON)
     pub frontends: BTreeMap<String, FrontendView>,
+    /// Keys under the prefix that are not of Vulcand's layout (relative key ->
+    /// value): kept, so that "nothing left" also means nothing stray.
+    pub unknown: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -65,11 +68,11 @@ impl Snapshot {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.backends.is_empty() && self.frontends.is_empty()
+        self.backends.is_empty() && self.frontends.is_empty() && self.unknown.is_empty()
     }
 
     /// Files one stored key (relative to the prefix, e.g.
-    /// `backends/<bid>/servers/<sid>`) and its value; other keys are ignored.
+    /// `backends/<bid>/servers/<sid>`) and its value; other keys go to `unknown`.
     pub fn insert(&mut self, relative_key: &str, value: &str) {
         let json = || serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.into()));
         let parts: Vec<&str> = relative_key.split('/').collect();
@@ -95,7 +98,10 @@ impl Snapshot {
                 let frontend = self.frontends.entry(fid.to_string()).or_default();
                 frontend.middlewares.insert(mid.to_string(), json());
             }
-            _ => {}
+            _ => {
+                self.unknown
+                    .insert(relative_key.to_string(), value.to_string());
+            }
         }
     }
 }
@@ -257,4 +263,47 @@ impl StoreView for Etcd2View {
     async fn snapshot(&self) -> Snapshot {
         self.try_snapshot().await.unwrap_or_else(|e| panic!("{e}"))
     }
+}
+
+/// Every key of the whole etcd at `url`, with its value: the v3 keyspace
+/// (`v3 <key>`) and the v2 one (`v2 <key>`, leaves only). For "wrote
+/// nothing" checks, which must not depend on which prefix a write went to.
+pub async fn etcd_keyspace(url: &str) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    #[cfg(feature = "etcd3")]
+    {
+        use etcd_client::{Client, GetOptions};
+        let mut client = Client::connect([url], None)
+            .await
+            .unwrap_or_else(|e| panic!("etcd v3 at {url}: {e}"));
+        let response = client
+            .get(vec![0u8], Some(GetOptions::new().with_from_key()))
+            .await
+            .unwrap_or_else(|e| panic!("etcd v3 at {url}: {e}"));
+        for kv in response.kvs() {
+            all.insert(
+                format!("v3 {}", String::from_utf8_lossy(kv.key())),
+                String::from_utf8_lossy(kv.value()).into_owned(),
+            );
+        }
+    }
+    let root: Value = reqwest::Client::new()
+        .get(format!("{url}/v2/keys/?recursive=true&quorum=true"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("etcd v2 at {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("etcd v2 at {url}: {e}"));
+    fn walk(node: &Value, all: &mut BTreeMap<String, String>) {
+        for child in node["nodes"].as_array().into_iter().flatten() {
+            walk(child, all);
+        }
+        if let (Some(key), Some(value)) = (node["key"].as_str(), node["value"].as_str()) {
+            all.insert(format!("v2 {key}"), value.to_string());
+        }
+    }
+    walk(&root["node"], &mut all);
+    all
 }
