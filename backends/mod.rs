@@ -11,6 +11,11 @@ compile_error!(
      features `etcd3`, `etcd2`, `vulcand-api` (e.g. `cargo build --no-default-features --features etcd3`)"
 );
 
+mod apply;
+#[cfg(any(feature = "etcd3", feature = "etcd2"))]
+mod bookkeeping;
+mod observe;
+
 #[cfg(feature = "etcd2")]
 pub mod etcd2;
 #[cfg(feature = "etcd3")]

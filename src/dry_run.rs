@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use crate::model::RouteKey;
-use crate::reconcile::record;
+use crate::plan::record;
 use crate::sink::{Observed, Op, RouteSink, SinkError};
 
 /// Holds what would have been written.

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::model::{Container, Refusal, RouteSpec, Rules, ServerSpec};
 use crate::probe::{self, Answered};
 use crate::readiness::{readiness_of, ProbeRules, Readiness};
-use crate::sink::Observed;
+use crate::sink::{Observed, ServerState};
 
 /// A server waiting for its upstream, as `/routes` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -201,8 +201,9 @@ impl Gate {
                 let stored = observed
                     .servers
                     .get(&spec.key)
-                    .and_then(|s| s.get(&server.id));
-                if stored == Some(&Some(server.url.clone())) {
+                    .and_then(|s| s.get(&server.id))
+                    .and_then(ServerState::url);
+                if stored == Some(server.url.as_str()) {
                     tracing::debug!(container = %server.container, "already in the store: ready");
                     self.probing.remove(&(id.clone(), server.url.clone()));
                     self.ready

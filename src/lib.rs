@@ -12,7 +12,8 @@
 //! - `backends` (in `backends/`): one `RouteSink` per Cargo feature, and `build()`.
 //! - `dry_run`: the sink behind `--dry-run`.
 //! - `docker`: bollard: list, watch events, reconnect with backoff.
-//! - `reconcile`: desired against observed: diff, apply, resync, keepalive, shutdown.
+//! - `plan`: pure: the ops from what the store holds to what it should hold, and recording them.
+//! - `reconcile`: the task that owns the sink: desired state, passes, resync, keepalive, shutdown.
 //! - `backoff`: capped exponential backoff and its logging policy.
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
@@ -26,6 +27,7 @@ pub mod dry_run;
 pub mod gate;
 pub mod metrics;
 pub mod model;
+pub mod plan;
 pub mod probe;
 pub mod readiness;
 pub mod reconcile;
@@ -113,7 +115,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         ttl: config.ttl,
         max_backoff: config.max_backoff,
         deregister_on_exit: config.deregister_on_exit,
-        gc_every: 5,
+        gc_every: reconcile::GC_EVERY,
         dry_run: config.dry_run,
         probe: config.probe.clone(),
         resync: config.resync_interval,

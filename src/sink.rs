@@ -7,38 +7,83 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::model::{RouteKey, RouteSpec, ServerSpec};
-use crate::vulcand::ServerId;
+use crate::vulcand::{RouteObjects, ServerId};
 
-/// One change to the store, computed by the reconciler from a difference
-/// between the desired table and what the store holds. Every op is idempotent.
+/// One change to the store, computed by the plan (`crate::plan`) from a
+/// difference between the desired table and what the store holds. Every op
+/// is idempotent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// Put this node's `servers` on the route. The route's backend, frontend
-    /// and middlewares are written first when they are missing, or always
-    /// when `rewrite_route` is set (a resync found them different).
-    Put {
-        spec: RouteSpec,
-        servers: Vec<ServerSpec>,
-        rewrite_route: bool,
-    },
-    /// Delete one of this node's servers. With `collect`, then remove the
-    /// route's frontend, middlewares and backend, but only if no server of any
-    /// node remains, atomically where the store allows it.
-    Delete {
-        key: RouteKey,
-        server: ServerId,
-        collect: bool,
-    },
-    /// Remove a havok-created route that has no server left (its nodes died),
-    /// with the same guard as the last-server removal.
-    Collect { key: RouteKey },
+    /// Put this node's servers on a route; the route's own objects go first
+    /// when they are missing, or always when `rewrite_route` is set.
+    Put(RoutePut),
+    /// Delete one of this node's servers.
+    DeleteServer { key: RouteKey, server: ServerId },
+    /// Remove a route havok created (frontend, middlewares, backend) if no
+    /// server of any node is left on it, atomically where the store allows:
+    /// after this node's last server on it left, or when its nodes died.
+    RemoveRouteIfEmpty { key: RouteKey },
+}
+
+/// What an [`Op::Put`] writes: the route's objects as Vulcand reads them,
+/// computed once by the plan, and this node's servers on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutePut {
+    pub key: RouteKey,
+    pub objects: RouteObjects,
+    pub servers: Vec<ServerSpec>,
+    /// Write backend, frontend and middlewares even where they exist (a
+    /// resync found them different); otherwise only where missing.
+    pub rewrite_route: bool,
+}
+
+impl RoutePut {
+    /// A put of `servers` on the route `spec` describes.
+    pub fn new(spec: &RouteSpec, servers: Vec<ServerSpec>, rewrite_route: bool) -> RoutePut {
+        RoutePut {
+            key: spec.key.clone(),
+            objects: RouteObjects::of(spec),
+            servers,
+            rewrite_route,
+        }
+    }
 }
 
 impl Op {
     pub fn key(&self) -> &RouteKey {
         match self {
-            Op::Put { spec, .. } => &spec.key,
-            Op::Delete { key, .. } | Op::Collect { key } => key,
+            Op::Put(put) => &put.key,
+            Op::DeleteServer { key, .. } | Op::RemoveRouteIfEmpty { key } => key,
+        }
+    }
+
+    /// The op's name in metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Put(_) => "put",
+            Op::DeleteServer { .. } => "delete_server",
+            Op::RemoveRouteIfEmpty { .. } => "remove_route_if_empty",
+        }
+    }
+}
+
+/// One of this node's servers as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerState {
+    /// Vulcand's key holds this URL, kept alive by this node.
+    Live(String),
+    /// Only havok's bookkeeping knows of it: Vulcand's key was deleted, or
+    /// will expire unrefreshed (etcd v3: it is on another lease). The plan
+    /// writes it again if it is wanted, else deletes what is left.
+    RecordOnly,
+}
+
+impl ServerState {
+    /// The URL Vulcand routes to, when the server is live.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            ServerState::Live(url) => Some(url),
+            ServerState::RecordOnly => None,
         }
     }
 }
@@ -46,9 +91,8 @@ impl Op {
 /// What the store holds for this node, as read back by [`RouteSink::observe`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
-    /// This node's servers by route: the URL in Vulcand's keys, or `None` for
-    /// a server only havok's bookkeeping still knows of (its key was deleted).
-    pub servers: BTreeMap<RouteKey, BTreeMap<ServerId, Option<String>>>,
+    /// This node's servers by route.
+    pub servers: BTreeMap<RouteKey, BTreeMap<ServerId, ServerState>>,
     /// The shared objects of each route asked about, and of each route that
     /// holds one of this node's servers.
     pub routes: BTreeMap<RouteKey, RouteState>,
@@ -64,8 +108,8 @@ pub struct RouteState {
     pub frontend: Option<Value>,
     /// Middlewares under the frontend, by id (only those havok writes).
     pub middlewares: BTreeMap<String, Value>,
-    /// Servers of every node on the route.
-    pub servers: usize,
+    /// How many servers of every node the route has.
+    pub server_count: usize,
 }
 
 /// Why a sink call failed. Every variant names the store and the object.

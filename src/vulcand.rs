@@ -123,6 +123,15 @@ fn digest(parts: &[&[u8]]) -> String {
 pub const RATELIMIT_ID: &str = "havok-ratelimit";
 pub const CONNLIMIT_ID: &str = "havok-connlimit";
 
+/// Every middleware id havok writes: any other under a frontend is an
+/// operator's, never read as havok's nor deleted.
+pub const HAVOK_MIDDLEWARES: [&str; 2] = [RATELIMIT_ID, CONNLIMIT_ID];
+
+/// Whether `id` is one of havok's middlewares.
+pub fn is_havok_middleware(id: &str) -> bool {
+    HAVOK_MIDDLEWARES.contains(&id)
+}
+
 /// Vulcand's route expression for a route: ``Host(`foo.local`) && PathRegexp(`/.*`)``.
 /// Host names and paths were validated by the model and hold no backquote.
 pub fn route_expression(key: &RouteKey) -> String {
@@ -146,6 +155,24 @@ pub fn backend_value() -> Value {
 /// The server value: `{"URL":"…"}`.
 pub fn server_value(url: &str) -> Value {
     json!({"URL": url})
+}
+
+/// The `URL` of a server value as stored, else the raw value, which then
+/// differs from any URL havok wants, so the plan writes the server again.
+pub fn server_url(raw: &str) -> String {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(map)) => match map.get("URL") {
+            Some(Value::String(url)) => url.clone(),
+            _ => raw.to_string(),
+        },
+        _ => raw.to_string(),
+    }
+}
+
+/// A stored JSON value; a value that is not JSON is kept as a string, so it
+/// differs from what havok would write and the plan rewrites it.
+pub fn stored_json(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
 }
 
 /// The frontend value for a route.
@@ -249,26 +276,13 @@ impl RouteObjects {
             middlewares: middleware_values(&spec.limits),
         }
     }
-}
 
-/// Havok's own bookkeeping record of one server it wrote (kept outside
-/// Vulcand's prefix, or in memory for the API backend).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerRecord {
-    pub host: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub url: String,
-    #[serde(default)]
-    pub container: String,
-}
-
-impl ServerRecord {
-    pub fn key(&self) -> RouteKey {
-        RouteKey {
-            host: self.host.clone(),
-            path: self.path.clone(),
-        }
+    /// Havok's middlewares this route does not have: a rewrite deletes them,
+    /// so a limit taken off a route leaves nothing behind.
+    pub fn stale_middlewares(&self) -> impl Iterator<Item = &'static str> + '_ {
+        HAVOK_MIDDLEWARES
+            .into_iter()
+            .filter(|mid| !self.middlewares.iter().any(|(m, _)| m == mid))
     }
 }
 
@@ -387,6 +401,42 @@ mod tests {
         assert_eq!(
             parse_route_expression("Host(`a`) && PathRegexp(`/b`)"),
             None
+        );
+    }
+
+    /// Each row: a stored server value and the URL read back from it.
+    #[test]
+    fn server_urls() {
+        for (value, want) in [
+            (
+                r#"{"URL":"http://10.0.0.5:32768"}"#,
+                "http://10.0.0.5:32768",
+            ),
+            (r#"{"URL":5}"#, r#"{"URL":5}"#),
+            ("not json", "not json"),
+        ] {
+            assert_eq!(server_url(value), want);
+        }
+        assert_eq!(stored_json("not json"), json!("not json"));
+    }
+
+    /// A route's stale middlewares are havok's that it does not have.
+    #[test]
+    fn stale_middlewares() {
+        let spec = RouteSpec {
+            key: RouteKey::host("foo.local"),
+            limits: Limits {
+                rate: None,
+                conn: Some(crate::model::ConnLimit {
+                    connections: 3,
+                    variable: "client.ip".into(),
+                }),
+            },
+        };
+        let objects = RouteObjects::of(&spec);
+        assert_eq!(
+            objects.stale_middlewares().collect::<Vec<_>>(),
+            [RATELIMIT_ID]
         );
     }
 

@@ -1,44 +1,31 @@
 //! `Etcd2Sink`: routes as Vulcand's v2 engine reads them (`/<etcd prefix>/…`)
-//! and this node's bookkeeping (`/<state prefix>/…`), over [`KeysApi`].
+//! and this node's bookkeeping (`/<state prefix>/…`, `crate::backends::bookkeeping`),
+//! over [`KeysApi`].
 //!
-//! Keys written:
-//! - Vulcand's: `/vulcand/backends/<rid>/backend`, `…/servers/<sid>` (TTL),
-//!   `/vulcand/frontends/<rid>/frontend`, `…/middlewares/<havok id>`.
-//! - `/havok/nodes/<node>/servers/<rid>/<sid>` = [`ServerRecord`] (same TTL as
-//!   the server key): which servers this node wrote, so `observe` reads this
-//!   node's directory and the routes it names, never the whole prefix.
-//! - `/havok/routes/<rid>` = `{"host":…,"path":…}` (no TTL): the routes havok
-//!   created, for `orphans`.
+//! Vulcand's keys: `/vulcand/backends/<rid>/backend`, `…/servers/<sid>` (with
+//! the TTL), `/vulcand/frontends/<rid>/frontend`, `…/middlewares/<havok id>`.
+//! This node's records carry the same TTL as its server keys; route markers none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
+use crate::backends::apply;
+use crate::backends::bookkeeping::{RouteMarker, ServerRecord, StateLayout};
 use crate::backends::http;
+use crate::backends::observe::{add_route, own_servers, routes_to_read};
 use crate::config::{Config, ConfigError};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
-use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
-use crate::vulcand::{Layout, RouteId, ServerId, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID};
-
-/// The middleware ids havok writes; others under a frontend are not havok's.
-pub(super) const HAVOK_MIDDLEWARES: [&str; 2] = [RATELIMIT_ID, CONNLIMIT_ID];
+use crate::model::RouteKey;
+use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, SinkError};
+use crate::vulcand::{is_havok_middleware, server_url, stored_json, Layout, ServerId};
 
 /// How many routes' puts `apply` runs at once.
 const PARALLEL_PUTS: usize = 16;
-
-/// The value of `/havok/routes/<rid>`.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Marker {
-    pub(super) host: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) path: Option<String>,
-}
 
 /// Writes routes to etcd v2 for one node.
 pub struct Etcd2Sink {
@@ -46,15 +33,15 @@ pub struct Etcd2Sink {
     /// `/vulcand`: Vulcand's v2 engine joins `-etcdKey` with `/` and the v2
     /// keys API roots every key at `/` (`etcd.go` `path()`, `kapi.Get(n.etcdKey)`).
     pub(super) layout: Layout,
-    /// `/havok`.
-    state: String,
+    /// `/havok/…`: this node's records and the route markers.
+    pub(super) state: StateLayout,
     node: String,
     pub(super) ttl: u64,
-    /// The server keys and bookkeeping records this node holds, refreshed by
+    /// The server keys and records this node holds, refreshed by
     /// `keepalive`: filled by `observe` and by writes, emptied by deletes.
     /// Behind a lock because the puts of several routes run at once; never
-    /// held across an await (see [`Etcd2Sink::held`]).
-    held: Mutex<BTreeSet<String>>,
+    /// held across an await (see [`Etcd2Sink::held_keys`]).
+    held_keys: Mutex<BTreeSet<String>>,
 }
 
 impl Etcd2Sink {
@@ -69,39 +56,24 @@ impl Etcd2Sink {
                 config.etcd_auth.clone(),
             ),
             layout: Layout::new(&vulcand),
-            state,
+            state: StateLayout::new(&state, node),
             node: node.to_string(),
             ttl: config.ttl.as_secs().max(1),
-            held: Mutex::new(BTreeSet::new()),
+            held_keys: Mutex::new(BTreeSet::new()),
         })
     }
 
     /// The held keys. Use the guard within one statement: holding it across
     /// an await would make the future `!Send` and block the other puts.
-    pub(super) fn held(&self) -> MutexGuard<'_, BTreeSet<String>> {
+    pub(super) fn held_keys(&self) -> MutexGuard<'_, BTreeSet<String>> {
         // A panic while the lock was held leaves a set that is still a set.
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+        self.held_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn store(&self) -> String {
         format!("etcd v2 at {}", self.api.machines().join(","))
-    }
-
-    /// `/havok/nodes/<node>/servers`: this node's bookkeeping.
-    fn records_dir(&self) -> String {
-        format!("{}/nodes/{}/servers", self.state, self.node)
-    }
-
-    pub(super) fn record_key(&self, id: &RouteId, server: &ServerId) -> String {
-        format!("{}/{}/{}", self.records_dir(), id, server)
-    }
-
-    fn routes_dir(&self) -> String {
-        format!("{}/routes", self.state)
-    }
-
-    pub(super) fn marker_key(&self, id: &RouteId) -> String {
-        format!("{}/{}", self.routes_dir(), id)
     }
 
     /// Reads a tree, counting what it cost.
@@ -118,12 +90,11 @@ impl Etcd2Sink {
     /// Puts routes that are all different, up to [`PARALLEL_PUTS`] at once;
     /// the first error ends the call (puts still in flight are dropped, as if
     /// havok had stopped there, which each route's write order allows for).
-    async fn put_all(&self, run: Vec<(&RouteSpec, &[ServerSpec], bool)>) -> Result<(), SinkError> {
-        // By index: a closure taking the borrowed tuples trips the compiler's
+    pub(super) async fn put_all(&self, puts: &[&RoutePut]) -> Result<(), SinkError> {
+        // By index: a closure taking the borrowed puts trips the compiler's
         // `Send` check of `apply`'s boxed future ("FnOnce is not general enough").
-        let run = &run;
-        stream::iter(0..run.len())
-            .map(|i| self.put(run[i].0, run[i].1, run[i].2))
+        stream::iter(0..puts.len())
+            .map(|i| self.put(puts[i]))
             .buffer_unordered(PARALLEL_PUTS)
             .try_collect()
             .await
@@ -141,7 +112,7 @@ impl RouteSink for Etcd2Sink {
             "{}, Vulcand keys under {}/, bookkeeping under {}/",
             self.store(),
             self.layout.prefix(),
-            self.state
+            self.state.prefix()
         )
     }
 
@@ -156,7 +127,7 @@ impl RouteSink for Etcd2Sink {
         let mut observed = Observed::default();
         // This node's records by route: server id → the record's key.
         let mut records: BTreeMap<RouteKey, BTreeMap<ServerId, String>> = BTreeMap::new();
-        let records_dir = self.records_dir();
+        let records_dir = self.state.records_dir();
         if let Some(tree) = self.read(&records_dir, &mut observed).await? {
             for entry in tree.nodes.iter().flat_map(|route| &route.nodes) {
                 let Some(value) = entry.value.as_deref() else {
@@ -178,13 +149,7 @@ impl RouteSink for Etcd2Sink {
         }
 
         let mut held = BTreeSet::new();
-        let keys: Vec<RouteKey> = routes
-            .iter()
-            .chain(records.keys())
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let keys = routes_to_read(routes, records.keys());
         // Each route's backend and frontend directories, read up to
         // PARALLEL_PUTS at a time (a start-up with hundreds of routes would
         // otherwise wait on one round trip after another), in order.
@@ -208,100 +173,64 @@ impl RouteSink for Etcd2Sink {
                 node
             })
         });
-        let mut next_tree = move || trees.next().flatten();
+        let mut read_back = Vec::with_capacity(keys.len());
         for key in keys {
             let id = key.id();
             let mut state = RouteState::default();
-            let mut mine = BTreeMap::new();
-            if let Some(tree) = next_tree() {
+            let mut live = Vec::new();
+            if let Some(tree) = trees.next().flatten() {
                 state.backend = tree.child("backend").and_then(json_of);
                 for server in tree.child("servers").iter().flat_map(|s| &s.nodes) {
                     if server.dir {
                         continue;
                     }
-                    state.servers += 1;
+                    state.server_count += 1;
                     let sid = ServerId::from_raw(server.name());
                     if sid.owned_by(&self.node) {
                         held.insert(self.layout.server_key(&id, &sid));
-                        mine.insert(sid, Some(url_of(server)));
+                        let url = server_url(server.value.as_deref().unwrap_or_default());
+                        live.push((sid, ServerState::Live(url)));
                     }
                 }
             }
-            for (sid, record_key) in records.get(&key).into_iter().flatten() {
-                if mine.contains_key(sid) {
+            let recorded = records.get(&key);
+            for (sid, record_key) in recorded.into_iter().flatten() {
+                if live.iter().any(|(s, _)| s == sid) {
                     held.insert(record_key.clone());
-                } else {
-                    mine.insert(sid.clone(), None);
                 }
             }
-            if let Some(tree) = next_tree() {
+            if let Some(tree) = trees.next().flatten() {
                 state.frontend = tree.child("frontend").and_then(json_of);
                 for mw in tree.child("middlewares").iter().flat_map(|m| &m.nodes) {
-                    if HAVOK_MIDDLEWARES.contains(&mw.name()) {
+                    if is_havok_middleware(mw.name()) {
                         if let Some(value) = json_of(mw) {
                             state.middlewares.insert(mw.name().to_string(), value);
                         }
                     }
                 }
             }
-            if !mine.is_empty() {
-                observed.servers.insert(key.clone(), mine);
-            }
-            observed.routes.insert(key, state);
+            let own = own_servers(live, recorded.into_iter().flat_map(|r| r.keys()));
+            read_back.push((key, state, own));
         }
-        *self.held() = held;
+        drop(trees);
+        for (key, state, own) in read_back {
+            add_route(&mut observed, key, state, own);
+        }
+        *self.held_keys() = held;
         Ok(observed)
     }
 
-    /// Runs each run of consecutive `Put`s concurrently (up to
-    /// [`PARALLEL_PUTS`] routes at once), and `Delete`s and `Collect`s one at
-    /// a time in their place: a run ends before any `Delete` or `Collect`,
-    /// which thus sees every put before it done and none after it started.
+    /// In the order of `crate::backends::apply`: each run of puts of distinct
+    /// routes concurrently (up to [`PARALLEL_PUTS`] at once), removals alone.
     ///
     /// Puts of different routes may run concurrently: no key is shared
     /// between routes (each route's Vulcand keys, records and marker are
     /// under its own route id), each route's own writes keep their order
     /// within its `put` (marker, backend, servers with records, frontend,
-    /// middlewares), and the guarded removal in `collect` is unaffected, as
-    /// it never runs alongside a put of this node. A route that appears twice
-    /// starts a new run, so one route's puts never overlap.
+    /// middlewares), and the guarded removal never runs alongside a put of
+    /// this node.
     async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError> {
-        let mut rest = ops;
-        while let Some(op) = rest.first() {
-            match op {
-                Op::Put { .. } => {
-                    let mut routes = BTreeSet::new();
-                    let mut run = Vec::new();
-                    while let Some(Op::Put {
-                        spec,
-                        servers,
-                        rewrite_route,
-                    }) = rest.first()
-                    {
-                        if !routes.insert(&spec.key) {
-                            break;
-                        }
-                        run.push((spec, servers.as_slice(), *rewrite_route));
-                        rest = &rest[1..];
-                    }
-                    self.put_all(run).await?;
-                    continue;
-                }
-                Op::Delete {
-                    key,
-                    server,
-                    collect,
-                } => {
-                    self.delete_server(key, server).await?;
-                    if *collect {
-                        self.collect(key).await?;
-                    }
-                }
-                Op::Collect { key } => self.collect(key).await?,
-            }
-            rest = &rest[1..];
-        }
-        Ok(())
+        apply::apply(self, ops).await
     }
 
     /// Refreshes every held key with `refresh=true`, which fires no watch
@@ -314,7 +243,7 @@ impl RouteSink for Etcd2Sink {
     /// forgotten and reported as a lost lease, so the next pass writes them.
     async fn keepalive(&mut self) -> Result<(), SinkError> {
         // A copy: the lock must not be held across the refreshes.
-        let held: Vec<String> = self.held().iter().cloned().collect();
+        let held: Vec<String> = self.held_keys().iter().cloned().collect();
         let (held, ttl, api) = (&held, self.ttl, &self.api);
         let results: Vec<(usize, Result<bool, KeysError>)> = stream::iter(0..held.len())
             .map(|i| async move { (i, api.refresh(&held[i], ttl).await) })
@@ -333,7 +262,7 @@ impl RouteSink for Etcd2Sink {
             }
         }
         expired.sort();
-        let mut still_held = self.held();
+        let mut still_held = self.held_keys();
         for key in &expired {
             still_held.remove(key);
         }
@@ -356,27 +285,18 @@ impl RouteSink for Etcd2Sink {
 
     /// Routes marked in `/havok/routes` whose backend has no server left.
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
-        let routes_dir = self.routes_dir();
+        let routes_dir = self.state.routes_dir();
         let Some(read) = self.api.get(&routes_dir, false).await? else {
             return Ok(Vec::new());
         };
         let mut orphans = Vec::new();
         for marker in read.node.nodes.iter().filter(|n| !n.dir) {
-            let parsed = marker
-                .value
-                .as_deref()
-                .and_then(|v| serde_json::from_str::<Marker>(v).ok());
-            let Some(Marker { host, path }) = parsed else {
+            let value = marker.value.as_deref().unwrap_or_default().as_bytes();
+            let Some(key) = RouteMarker::parse(value, marker.name()) else {
                 tracing::warn!(key = %marker.key, "etcd v2: ignoring an unreadable route marker");
                 continue;
             };
-            let key = RouteKey { host, path };
-            let id = key.id();
-            if id.as_str() != marker.name() {
-                tracing::warn!(key = %marker.key, route = %key, "etcd v2: ignoring a route marker that names another route");
-                continue;
-            }
-            let servers_dir = self.layout.servers_dir(&id);
+            let servers_dir = self.layout.servers_dir(&key.id());
             let servers = self.api.get(&servers_dir, false).await?;
             if !servers.is_some_and(|r| r.node.nodes.iter().any(|n| !n.dir)) {
                 orphans.push(key);
@@ -411,24 +331,9 @@ fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
     )))
 }
 
-/// A key's JSON value; a value that is not JSON is kept as a string, so it
-/// differs from what havok would write and the reconciler rewrites it.
+/// A key's JSON value (`crate::vulcand::stored_json`).
 fn json_of(node: &Node) -> Option<Value> {
-    let raw = node.value.as_deref()?;
-    Some(serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())))
-}
-
-/// The `URL` of a server value, else the raw value (which then differs from
-/// the wanted URL, so the reconciler rewrites it).
-fn url_of(node: &Node) -> String {
-    let raw = node.value.clone().unwrap_or_default();
-    match serde_json::from_str::<Value>(&raw) {
-        Ok(Value::Object(map)) => match map.get("URL") {
-            Some(Value::String(url)) => url.clone(),
-            _ => raw,
-        },
-        _ => raw,
-    }
+    node.value.as_deref().map(stored_json)
 }
 
 #[cfg(test)]
@@ -464,39 +369,5 @@ mod tests {
             let got = check_prefixes(&rooted(vulcand), &rooted(state));
             assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
-    }
-
-    /// Each row: a server key's value and the URL `observe` reports.
-    #[test]
-    fn server_urls() {
-        for (value, want) in [
-            (
-                r#"{"URL":"http://10.0.0.5:32768"}"#,
-                "http://10.0.0.5:32768",
-            ),
-            (r#"{"URL":5}"#, r#"{"URL":5}"#),
-            ("not json", "not json"),
-        ] {
-            let node = Node {
-                value: Some(value.into()),
-                ..Node::default()
-            };
-            assert_eq!(url_of(&node), want);
-        }
-    }
-
-    /// The marker keeps the route it names; a host-only route has no path.
-    #[test]
-    fn markers() {
-        let m = Marker {
-            host: "a-1.local".into(),
-            path: None,
-        };
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            r#"{"host":"a-1.local"}"#
-        );
-        let back: Marker = serde_json::from_str(r#"{"host":"x","path":"/api"}"#).unwrap();
-        assert_eq!(back.path.as_deref(), Some("/api"));
     }
 }

@@ -1,68 +1,69 @@
 //! The writes of `Etcd2Sink`: a route's objects in Vulcand's order, one
 //! server's removal, and the guarded removal of a route.
 
+use async_trait::async_trait;
 use serde_json::Value;
 
 use super::keys::{Delete, Deleted, Read};
-use super::sink::{Etcd2Sink, Marker, HAVOK_MIDDLEWARES};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
-use crate::sink::SinkError;
-use crate::vulcand::{server_value, RouteObjects, ServerId, ServerRecord};
+use super::sink::Etcd2Sink;
+use crate::backends::apply::Writes;
+use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
+use crate::model::RouteKey;
+use crate::sink::{RoutePut, SinkError};
+use crate::vulcand::{server_value, ServerId};
+
+#[async_trait]
+impl Writes for Etcd2Sink {
+    async fn put_routes(&mut self, puts: &[&RoutePut]) -> Result<(), SinkError> {
+        self.put_all(puts).await
+    }
+
+    async fn delete_server(&mut self, key: &RouteKey, server: &ServerId) -> Result<(), SinkError> {
+        self.remove_server(key, server).await
+    }
+
+    async fn remove_route_if_empty(&mut self, key: &RouteKey) -> Result<(), SinkError> {
+        self.remove_route(key).await
+    }
+}
 
 impl Etcd2Sink {
     /// Backend, this node's servers (with bookkeeping), frontend, middlewares:
     /// Vulcand's order, since it checks that the backend exists when a server
     /// or frontend arrives. `apply` may run the puts of different routes at
     /// once (they share no key), but one route's writes stay in this order.
-    pub(super) async fn put(
-        &self,
-        spec: &RouteSpec,
-        servers: &[ServerSpec],
-        rewrite: bool,
-    ) -> Result<(), SinkError> {
-        let objects = RouteObjects::of(spec);
+    pub(super) async fn put(&self, put: &RoutePut) -> Result<(), SinkError> {
+        let objects = &put.objects;
         let id = &objects.id;
+        let rewrite = put.rewrite_route;
         // The marker first: once any key of the route exists, `orphans` can find it.
-        let marker = serde_json::json!(Marker {
-            host: spec.key.host.clone(),
-            path: spec.key.path.clone(),
-        });
-        let marker_key = self.marker_key(id);
+        let marker = RouteMarker::of(&put.key).to_json();
         self.api
-            .create(&marker_key, &marker.to_string(), None)
+            .create(&self.state.marker_key(id), &marker, None)
             .await?;
         let backend_key = self.layout.backend_key(id);
         self.write(&backend_key, &objects.backend, rewrite).await?;
-        for server in servers {
-            let record = serde_json::json!(ServerRecord {
-                host: spec.key.host.clone(),
-                path: spec.key.path.clone(),
-                url: server.url.clone(),
-                container: server.container.clone(),
-            });
+        for server in &put.servers {
+            let record = ServerRecord::of(&put.key, server).to_json();
             // Bookkeeping before the server key: if havok dies in between, a
-            // record without a key is reported as `None` and cleaned up, while
+            // record without a key is reported as record-only and cleaned up, while
             // a key without a record on a route nobody asks about would be lost track of.
-            let record_key = self.record_key(id, &server.id);
-            self.api
-                .set(&record_key, &record.to_string(), Some(self.ttl))
-                .await?;
-            self.held().insert(record_key);
+            let record_key = self.state.record_key(id, &server.id);
+            self.api.set(&record_key, &record, Some(self.ttl)).await?;
+            self.held_keys().insert(record_key);
             let server_key = self.layout.server_key(id, &server.id);
             let value = server_value(&server.url).to_string();
             self.api.set(&server_key, &value, Some(self.ttl)).await?;
-            self.held().insert(server_key);
+            self.held_keys().insert(server_key);
         }
         let frontend_key = self.layout.frontend_key(id);
         self.write(&frontend_key, &objects.frontend, rewrite)
             .await?;
         if rewrite {
-            // A rewrite makes the middlewares exactly the spec's: drop havok's others.
-            for mid in HAVOK_MIDDLEWARES {
-                if !objects.middlewares.iter().any(|(m, _)| *m == mid) {
-                    let key = self.layout.middleware_key(id, mid);
-                    self.api.delete(&key, Delete::Key).await?;
-                }
+            // A rewrite makes the middlewares exactly the route's: drop havok's others.
+            for mid in objects.stale_middlewares() {
+                let key = self.layout.middleware_key(id, mid);
+                self.api.delete(&key, Delete::Key).await?;
             }
         }
         for (mid, value) in &objects.middlewares {
@@ -89,19 +90,15 @@ impl Etcd2Sink {
     }
 
     /// Deletes one of this node's servers: Vulcand's key, then the record, so
-    /// a crash in between leaves a record that `observe` reports as `None`.
-    pub(super) async fn delete_server(
-        &self,
-        key: &RouteKey,
-        server: &ServerId,
-    ) -> Result<(), SinkError> {
+    /// a crash in between leaves a record that `observe` reports as record-only.
+    async fn remove_server(&self, key: &RouteKey, server: &ServerId) -> Result<(), SinkError> {
         let id = key.id();
         let server_key = self.layout.server_key(&id, server);
         self.api.delete(&server_key, Delete::Key).await?;
-        self.held().remove(&server_key);
-        let record_key = self.record_key(&id, server);
+        self.held_keys().remove(&server_key);
+        let record_key = self.state.record_key(&id, server);
         self.api.delete(&record_key, Delete::Key).await?;
-        self.held().remove(&record_key);
+        self.held_keys().remove(&record_key);
         Ok(())
     }
 
@@ -123,7 +120,7 @@ impl Etcd2Sink {
     ///    so no live server is lost; that node's next resync writes the
     ///    frontend again (its `observe` finds it missing).
     /// 5. delete the marker.
-    pub(super) async fn collect(&self, key: &RouteKey) -> Result<(), SinkError> {
+    async fn remove_route(&self, key: &RouteKey) -> Result<(), SinkError> {
         let id = key.id();
         let servers_dir = self.layout.servers_dir(&id);
         let (guard, guard_index) = self
@@ -144,12 +141,13 @@ impl Etcd2Sink {
             self.restore_raced_servers(key, backend, guard_index, removed_index)
                 .await?;
         }
-        let marker_key = self.marker_key(&id);
-        self.api.delete(&marker_key, Delete::Key).await?;
+        self.api
+            .delete(&self.state.marker_key(&id), Delete::Key)
+            .await?;
         Ok(())
     }
 
-    /// Step 4 of [`collect`](Self::collect): writes again the servers that
+    /// Step 4 of [`remove_route`](Self::remove_route): writes again the servers that
     /// other nodes put on the route between the guard and the backend's removal.
     async fn restore_raced_servers(
         &self,

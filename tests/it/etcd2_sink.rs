@@ -13,7 +13,7 @@ use havok::sink::{Op, RouteSink, SinkError};
 use havok::vulcand::{Layout, RouteObjects, ServerId, RATELIMIT_ID};
 use serde_json::{json, Value};
 
-use crate::support::ops::{delete, put, server, set};
+use crate::support::ops::{delete, put, remove_if_empty, server, set};
 use crate::support::{eventually, EtcdServer, TcpProxy};
 
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
@@ -56,14 +56,14 @@ async fn put_observe_delete() {
 
     let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
     assert_eq!(
-        observed.servers[&spec.key][&web.id].as_deref(),
+        observed.servers[&spec.key][&web.id].url(),
         Some(web.url.as_str())
     );
     let state = &observed.routes[&spec.key];
     assert_eq!(state.backend.as_ref(), Some(&objects.backend));
     assert_eq!(state.frontend.as_ref(), Some(&objects.frontend));
     assert_eq!(state.middlewares[RATELIMIT_ID], objects.middlewares[0].1);
-    assert_eq!(state.servers, 1);
+    assert_eq!(state.server_count, 1);
     assert!(
         observed.keys_read >= 5 && observed.bytes_read > 0,
         "{observed:?}"
@@ -78,16 +78,16 @@ async fn put_observe_delete() {
     let theirs = server("node-b", "web-1", 40000);
     other.apply(&[put(&spec, &[&theirs], false)]).await.unwrap();
     let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
-    assert_eq!(observed.routes[&spec.key].servers, 2);
+    assert_eq!(observed.routes[&spec.key].server_count, 2);
     assert_eq!(observed.servers[&spec.key].len(), 1);
 
-    sink.apply(&[delete(&spec.key, &web, false)]).await.unwrap();
+    sink.apply(&[delete(&spec.key, &web)]).await.unwrap();
     assert!(raw.get(&v2.server_key(&id, &web.id)).await.is_none());
     let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
     assert!(!observed.servers.contains_key(&spec.key), "{observed:?}");
-    assert_eq!(observed.routes[&spec.key].servers, 1);
+    assert_eq!(observed.routes[&spec.key].server_count, 1);
     // Deleting again is fine (404 is success).
-    sink.apply(&[delete(&spec.key, &web, false)]).await.unwrap();
+    sink.apply(&[delete(&spec.key, &web)]).await.unwrap();
 }
 
 /// Deleting the last server removes middlewares, frontend, backend and the marker.
@@ -100,7 +100,9 @@ async fn last_server_delete_removes_the_route() {
     let web = server("node-a", "web-1", 32768);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
 
-    sink.apply(&[delete(&spec.key, &web, true)]).await.unwrap();
+    sink.apply(&[delete(&spec.key, &web), remove_if_empty(&spec.key)])
+        .await
+        .unwrap();
     let id = spec.key.id();
     for key in [
         format!("/vulcand/backends/{id}"),
@@ -114,7 +116,7 @@ async fn last_server_delete_removes_the_route() {
     assert_eq!(observed.routes[&spec.key], Default::default());
     assert!(sink.orphans().await.unwrap().is_empty());
     // Collecting a route that is already gone is fine.
-    sink.apply(&[Op::Collect {
+    sink.apply(&[Op::RemoveRouteIfEmpty {
         key: spec.key.clone(),
     }])
     .await
@@ -136,7 +138,9 @@ async fn dir_not_empty_guard_keeps_a_shared_route() {
     a.apply(&[put(&spec, &[&wa], false)]).await.unwrap();
     b.apply(&[put(&spec, &[&wb], false)]).await.unwrap();
 
-    a.apply(&[delete(&spec.key, &wa, true)]).await.unwrap();
+    a.apply(&[delete(&spec.key, &wa), remove_if_empty(&spec.key)])
+        .await
+        .unwrap();
     let id = spec.key.id();
     let v2 = Layout::new("/vulcand");
     for key in [
@@ -152,7 +156,9 @@ async fn dir_not_empty_guard_keeps_a_shared_route() {
     assert!(a.orphans().await.unwrap().is_empty());
 
     // The last node's delete then removes it.
-    b.apply(&[delete(&spec.key, &wb, true)]).await.unwrap();
+    b.apply(&[delete(&spec.key, &wb), remove_if_empty(&spec.key)])
+        .await
+        .unwrap();
     assert!(raw.get(&format!("/vulcand/backends/{id}")).await.is_none());
     assert!(raw.get(&format!("/vulcand/frontends/{id}")).await.is_none());
 }
@@ -175,7 +181,7 @@ async fn resync_repairs_a_frontend_lost_to_a_race() {
     let state = &observed.routes[&spec.key];
     assert_eq!(state.frontend, None);
     assert!(state.middlewares.is_empty());
-    assert_eq!(state.servers, 1);
+    assert_eq!(state.server_count, 1);
     assert!(state.backend.is_some());
 
     // A create-if-missing put would also restore it; the reconciler rewrites.
@@ -186,7 +192,7 @@ async fn resync_repairs_a_frontend_lost_to_a_race() {
     assert_eq!(state.frontend.as_ref(), Some(&objects.frontend));
     assert_eq!(state.middlewares[RATELIMIT_ID], objects.middlewares[0].1);
     assert_eq!(
-        observed.servers[&spec.key][&wb.id].as_deref(),
+        observed.servers[&spec.key][&wb.id].url(),
         Some(wb.url.as_str())
     );
 }
@@ -316,10 +322,10 @@ async fn expired_routes_are_orphans_and_collected() {
         .await
         .unwrap();
     assert!(sink.orphans().await.unwrap().is_empty());
-    sink.apply(&[delete(&gone.key, &web, false)]).await.unwrap();
+    sink.apply(&[delete(&gone.key, &web)]).await.unwrap();
     assert_eq!(sink.orphans().await.unwrap(), vec![gone.key.clone()]);
 
-    sink.apply(&[Op::Collect {
+    sink.apply(&[Op::RemoveRouteIfEmpty {
         key: gone.key.clone(),
     }])
     .await
@@ -374,14 +380,16 @@ async fn values_and_keys_are_escaped() {
     // Bookkeeping under the odd node name is found again, with the URL intact.
     let observed = sink.observe(&BTreeSet::new()).await.unwrap();
     assert_eq!(
-        observed.servers[&spec.key][&web.id].as_deref(),
+        observed.servers[&spec.key][&web.id].url(),
         Some(web.url.as_str())
     );
     assert_eq!(
         observed.routes[&spec.key].frontend,
         Some(RouteObjects::of(&spec).frontend)
     );
-    sink.apply(&[delete(&spec.key, &web, true)]).await.unwrap();
+    sink.apply(&[delete(&spec.key, &web), remove_if_empty(&spec.key)])
+        .await
+        .unwrap();
     assert!(raw.get(&format!("/vulcand/backends/{id}")).await.is_none());
 }
 
@@ -396,7 +404,7 @@ async fn a_dead_member_is_skipped() {
     let web = server("node-a", "web-1", 1000);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
     let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
-    assert!(observed.servers[&spec.key][&web.id].is_some());
+    assert!(observed.servers[&spec.key][&web.id].url().is_some());
     sink.keepalive().await.unwrap();
 }
 

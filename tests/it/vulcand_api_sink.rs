@@ -186,12 +186,12 @@ mod sink {
     use havok::backends::vulcand_api::VulcandApiSink;
     use havok::config::{Config, RawConfig};
     use havok::model::{ConnLimit, Limits, RateLimit, RouteKey, RouteSpec};
-    use havok::sink::{Op, RouteSink, RouteState, SinkError};
+    use havok::sink::{Op, RouteSink, RouteState, ServerState, SinkError};
     use havok::vulcand::{self, ServerId, CONNLIMIT_ID, RATELIMIT_ID};
     use serde_json::json;
 
     use super::post;
-    use crate::support::ops::{delete, put, server, set};
+    use crate::support::ops::{delete, put, remove_if_empty, server, set};
     use crate::support::vulcand_contract::ContractServer;
     use crate::support::StoreView;
 
@@ -251,12 +251,16 @@ mod sink {
             2
         );
 
-        sink.apply(&[delete(&spec.key, &a, true)]).await.unwrap();
+        sink.apply(&[delete(&spec.key, &a), remove_if_empty(&spec.key)])
+            .await
+            .unwrap();
         let snapshot = vulcand.snapshot().await;
         assert_eq!(snapshot.urls("foo.local"), vec![b.url.clone()]);
         assert!(snapshot.has_route("foo.local"), "{snapshot:?}");
 
-        sink.apply(&[delete(&spec.key, &b, true)]).await.unwrap();
+        sink.apply(&[delete(&spec.key, &b), remove_if_empty(&spec.key)])
+            .await
+            .unwrap();
         let snapshot = vulcand.snapshot().await;
         assert!(snapshot.is_empty(), "{snapshot:?}");
     }
@@ -308,13 +312,13 @@ mod sink {
         assert_eq!(sink.orphans().await.unwrap(), Vec::<RouteKey>::new());
         let hand = RouteKey::host("hand.local");
         sink.apply(&[
-            Op::Delete {
+            Op::DeleteServer {
                 key: hand.clone(),
                 server: ServerId::from_raw("s1"),
-                collect: true,
             },
-            Op::Collect { key: hand.clone() },
-            Op::Collect { key: x.clone() },
+            Op::RemoveRouteIfEmpty { key: hand.clone() },
+            Op::RemoveRouteIfEmpty { key: hand.clone() },
+            Op::RemoveRouteIfEmpty { key: x.clone() },
         ])
         .await
         .unwrap();
@@ -324,7 +328,9 @@ mod sink {
         let web = server("node-a", "web-1", 32768);
         let foo = spec("foo.local");
         sink.apply(&[put(&foo, &[&web], false)]).await.unwrap();
-        sink.apply(&[delete(&foo.key, &web, true)]).await.unwrap();
+        sink.apply(&[delete(&foo.key, &web), remove_if_empty(&foo.key)])
+            .await
+            .unwrap();
         assert_eq!(vulcand.snapshot().await, before);
     }
 
@@ -341,9 +347,9 @@ mod sink {
         sink.apply(&[put(&foo, &[&a], false), put(&bar, &[&b], false)])
             .await
             .unwrap();
-        sink.apply(&[delete(&foo.key, &a, false)]).await.unwrap();
+        sink.apply(&[delete(&foo.key, &a)]).await.unwrap();
         assert_eq!(sink.orphans().await.unwrap(), vec![foo.key.clone()]);
-        sink.apply(&[Op::Collect {
+        sink.apply(&[Op::RemoveRouteIfEmpty {
             key: foo.key.clone(),
         }])
         .await
@@ -374,7 +380,7 @@ mod sink {
                 .clone()
                 .into_iter()
                 .collect::<Vec<_>>(),
-            [(a.id.clone(), Some(a.url.clone()))]
+            [(a.id.clone(), ServerState::Live(a.url.clone()))]
         );
         let objects = vulcand::RouteObjects::of(&spec);
         let state = &observed.routes[&spec.key];
@@ -382,7 +388,7 @@ mod sink {
         assert_eq!(state.frontend.as_ref(), Some(&objects.frontend));
         assert_eq!(state.middlewares[RATELIMIT_ID], objects.middlewares[0].1);
         assert_eq!(state.middlewares[CONNLIMIT_ID], objects.middlewares[1].1);
-        assert_eq!(state.servers, 2);
+        assert_eq!(state.server_count, 2);
         assert!(
             observed.keys_read >= 5 && observed.bytes_read > 0,
             "{observed:?}"
@@ -407,7 +413,10 @@ mod sink {
 
         vulcand.restart();
         let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
-        assert_eq!(observed.servers[&spec.key][&web.id], None);
+        assert_eq!(
+            observed.servers[&spec.key][&web.id],
+            ServerState::RecordOnly
+        );
         assert_eq!(observed.routes[&spec.key], RouteState::default());
 
         // What the reconciler does with that: put the server again.
@@ -551,9 +560,13 @@ mod sink {
         let mut sink = start_sink(&vulcand.url(), "node-a").await;
         let key = RouteKey::host("gone.local");
         let web = server("node-a", "web-1", 32768);
-        sink.apply(&[delete(&key, &web, true), Op::Collect { key: key.clone() }])
-            .await
-            .unwrap();
+        sink.apply(&[
+            delete(&key, &web),
+            remove_if_empty(&key),
+            Op::RemoveRouteIfEmpty { key: key.clone() },
+        ])
+        .await
+        .unwrap();
         assert!(vulcand.snapshot().await.is_empty());
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use havok::model::{RouteKey, RouteSpec, ServerSpec};
-use havok::sink::Op;
+use havok::sink::{Op, RoutePut};
 use havok::vulcand::ServerId;
 
 /// Node `node`'s server for `container`, at 127.0.0.1:`port`.
@@ -16,19 +16,19 @@ pub fn server(node: &str, container: &str, port: u16) -> ServerSpec {
 }
 
 pub fn put(spec: &RouteSpec, servers: &[&ServerSpec], rewrite_route: bool) -> Op {
-    Op::Put {
-        spec: spec.clone(),
-        servers: servers.iter().map(|s| (*s).clone()).collect(),
-        rewrite_route,
+    let servers = servers.iter().map(|s| (*s).clone()).collect();
+    Op::Put(RoutePut::new(spec, servers, rewrite_route))
+}
+
+pub fn delete(key: &RouteKey, server: &ServerSpec) -> Op {
+    Op::DeleteServer {
+        key: key.clone(),
+        server: server.id.clone(),
     }
 }
 
-pub fn delete(key: &RouteKey, server: &ServerSpec, collect: bool) -> Op {
-    Op::Delete {
-        key: key.clone(),
-        server: server.id.clone(),
-        collect,
-    }
+pub fn remove_if_empty(key: &RouteKey) -> Op {
+    Op::RemoveRouteIfEmpty { key: key.clone() }
 }
 
 pub fn set(keys: &[&RouteKey]) -> BTreeSet<RouteKey> {

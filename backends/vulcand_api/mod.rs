@@ -1,0 +1,75 @@
+//! The `vulcand-api` backend: havok's routes written through Vulcand's own
+//! HTTP API (vulcand/vulcand `api/api.go`), for a Vulcand on `-engine=memng`
+//! or one whose etcd havok cannot reach.
+//!
+//! The API is not a key-value store, which shapes this file:
+//! - no transactions: the last-server removal lists, then deletes; a server
+//!   another node adds in between loses its frontend until that node's next
+//!   resync writes it again (the Caveat in `crate::sink`);
+//! - every write makes Vulcand reload the object (memng emits a change per
+//!   upsert, `engine/memng/mem.go`), so the backend, frontend and middlewares
+//!   are written only when missing or when a resync found them different;
+//! - memng keeps nothing across a Vulcand restart, so `observe` reads
+//!   Vulcand's live objects, never a record of its own, and a restarted
+//!   Vulcand shows up as missing objects the reconciler writes again.
+
+//!
+//! - `client`: one API call, its answer or error.
+//! - `wire`: what the API answers, normalized to what havok writes to etcd.
+//! - `sink`: the `RouteSink`: observe, the writes, keepalive, orphans.
+
+mod client;
+mod sink;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use reqwest::Url;
+
+use super::http;
+use crate::config::{Config, ConfigError, TlsFiles};
+use crate::model::RouteKey;
+use crate::vulcand::ServerId;
+use wire::without_credentials;
+
+/// Writes routes through Vulcand's HTTP API.
+pub struct VulcandApiSink {
+    /// The API's base URL without a trailing slash (`http://127.0.0.1:8182`).
+    api: String,
+    /// `Vulcand API <url without credentials>`: the store named in every error.
+    store: String,
+    client: reqwest::Client,
+    node: String,
+    /// The TTL sent with each server upsert.
+    ttl: Duration,
+    /// Routes whose backend and frontend Vulcand is known to hold (filled by
+    /// `observe` and by successful writes, cleared by removal), so a Put that
+    /// only adds a server does not make Vulcand reload the frontend.
+    held_routes: BTreeSet<RouteKey>,
+    /// This node's servers Vulcand holds, for `keepalive`: the API has no
+    /// lease to refresh, each server's TTL is renewed by upserting it again.
+    held_servers: BTreeMap<RouteKey, BTreeMap<ServerId, String>>,
+}
+
+impl VulcandApiSink {
+    pub fn new(config: &Config, node: &str) -> Result<VulcandApiSink, ConfigError> {
+        let api = config.vulcand_api.trim_end_matches('/').to_string();
+        let url = Url::parse(&api).map_err(|e| {
+            ConfigError::Invalid(format!("--vulcand-api {api:?} is not a URL: {e}"))
+        })?;
+        let tls = TlsFiles {
+            ca: config.vulcand_ca.clone(),
+            identity: None,
+        };
+        Ok(VulcandApiSink {
+            store: format!("Vulcand API {}", without_credentials(url)),
+            api,
+            client: http::client(Some(&tls), config.timeout)?,
+            node: node.to_string(),
+            ttl: config.ttl,
+            held_routes: BTreeSet::new(),
+            held_servers: BTreeMap::new(),
+        })
+    }
+}

@@ -1,0 +1,409 @@
+//! The Vulcand API `RouteSink`: one request per object in Vulcand's order,
+//! reads of Vulcand's own objects (memng keeps nothing of havok's), and a
+//! keepalive that upserts this node's servers again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::client::Reply;
+use super::wire::{
+    havok_route, with_id, ApiBackend, ApiFrontend, ApiServer, BackendList, FrontendList,
+    MiddlewareList, ServerList,
+};
+use super::VulcandApiSink;
+use crate::backends::apply::{self, Writes};
+use crate::backends::observe::{add_route, own_servers, routes_to_read};
+use crate::model::RouteKey;
+use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, SinkError};
+use crate::vulcand::{is_havok_middleware, server_value, RouteId, ServerId, HAVOK_MIDDLEWARES};
+
+impl VulcandApiSink {
+    /// Vulcand's order: backend, servers, frontend, middlewares
+    /// (`engine/memng/mem.go` UpsertFrontend refuses a frontend whose backend is missing).
+    async fn put(&mut self, put: &RoutePut) -> Result<(), SinkError> {
+        let objects = &put.objects;
+        let id = &objects.id;
+        let write_route = put.rewrite_route || !self.held_routes.contains(&put.key);
+        if write_route {
+            // api.go upsertBackend: `{"Backend":{"Id","Type"}}`.
+            let body = json!({"Backend": with_id(&objects.backend, id.as_str())});
+            self.post("/v2/backends".into(), &body, || format!("backend {id}"))
+                .await?;
+        }
+        for server in &put.servers {
+            self.upsert_server(id, &server.id, &server.url).await?;
+            self.held_servers
+                .entry(put.key.clone())
+                .or_default()
+                .insert(server.id.clone(), server.url.clone());
+        }
+        if write_route {
+            // api.go upsertFrontend: `{"Frontend":{…},"TTL":""}`; an empty TTL means none.
+            let body = json!({"Frontend": with_id(&objects.frontend, id.as_str()), "TTL": ""});
+            self.post("/v2/frontends".into(), &body, || format!("frontend {id}"))
+                .await?;
+            for (mid, value) in &objects.middlewares {
+                // api.go upsertMiddleware: `{"Middleware":{"Id","Priority","Type","Middleware"}}`.
+                let body = json!({"Middleware": with_id(value, mid)});
+                self.post(format!("/v2/frontends/{id}/middlewares"), &body, || {
+                    format!("middleware {mid} of frontend {id}")
+                })
+                .await?;
+            }
+            // A limit the route no longer has; and memng keeps a deleted
+            // frontend's middlewares (mem.go DeleteFrontend leaves them), which
+            // would come back with the frontend. Deleting a missing one is a
+            // 404 that changes nothing and reloads nothing.
+            for mid in objects.stale_middlewares() {
+                self.delete_middleware(id, mid).await?;
+            }
+            self.held_routes.insert(put.key.clone());
+        }
+        Ok(())
+    }
+
+    async fn remove_server(&mut self, key: &RouteKey, server: &ServerId) -> Result<(), SinkError> {
+        if !server.owned_by(&self.node) {
+            // The reconciler only asks for this node's servers; never delete another's.
+            tracing::warn!(%key, %server, "not deleting a server this node did not write");
+            return Ok(());
+        }
+        let id = key.id();
+        self.delete(format!("/v2/backends/{id}/servers/{server}"), || {
+            format!("server {server} of backend {id}")
+        })
+        .await?;
+        if let Some(servers) = self.held_servers.get_mut(key) {
+            servers.remove(server);
+            if servers.is_empty() {
+                self.held_servers.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a havok route with no server of any node left: middlewares,
+    /// frontend, then backend (mem.go DeleteBackend refuses a backend in use).
+    ///
+    /// Not atomic: the API has no transactions, so a server another node adds
+    /// between the listing and the deletes loses its frontend (and, on
+    /// memng, its backend) until that node's next resync finds them missing
+    /// and writes them again.
+    async fn remove_route(&mut self, key: &RouteKey) -> Result<(), SinkError> {
+        let id = key.id();
+        let mut cost = Observed::default();
+        if !self.servers_of(&id, &mut cost).await?.is_empty() {
+            return Ok(());
+        }
+        // api.go getFrontend: the frontend, or 404 `object not found`.
+        let frontend: Option<ApiFrontend> = self
+            .get(
+                format!("/v2/frontends/{id}"),
+                || format!("frontend {id}"),
+                &mut cost,
+            )
+            .await?;
+        if let Some(frontend) = &frontend {
+            if havok_route(frontend).as_ref() != Some(key) {
+                // Havok's id, but not the frontend havok writes for this route:
+                // someone changed it by hand; leave it and its backend alone.
+                tracing::warn!(%key, frontend = %id, route = %frontend.route,
+                    "not removing a frontend whose route is not havok's");
+                return Ok(());
+            }
+        }
+        for mid in HAVOK_MIDDLEWARES {
+            self.delete_middleware(&id, mid).await?;
+        }
+        if frontend.is_some() {
+            self.delete(format!("/v2/frontends/{id}"), || format!("frontend {id}"))
+                .await?;
+        }
+        self.delete(format!("/v2/backends/{id}"), || format!("backend {id}"))
+            .await?;
+        self.held_routes.remove(key);
+        self.held_servers.remove(key);
+        Ok(())
+    }
+
+    async fn upsert_server(
+        &self,
+        id: &RouteId,
+        sid: &ServerId,
+        url: &str,
+    ) -> Result<(), SinkError> {
+        self.post(
+            format!("/v2/backends/{id}/servers"),
+            &self.server_body(sid, url),
+            || format!("server {sid} of backend {id}"),
+        )
+        .await
+    }
+
+    /// api.go upsertServer: `{"Server":{"Id","URL"},"TTL":"30s"}`, the TTL
+    /// parsed by Go's `time.ParseDuration`. An etcd-backed Vulcand puts the
+    /// server with that TTL (a lease on v3); memng ignores it (mem.go
+    /// UpsertServer never reads its duration), so there servers live until deleted.
+    fn server_body(&self, sid: &ServerId, url: &str) -> Value {
+        let ttl = if self.ttl.subsec_millis() == 0 {
+            format!("{}s", self.ttl.as_secs())
+        } else {
+            format!("{}ms", self.ttl.as_millis())
+        };
+        let mut server = server_value(url);
+        server["Id"] = json!(sid.as_str());
+        json!({"Server": server, "TTL": ttl})
+    }
+
+    async fn delete_middleware(&self, id: &RouteId, mid: &str) -> Result<(), SinkError> {
+        self.delete(format!("/v2/frontends/{id}/middlewares/{mid}"), || {
+            format!("middleware {mid} of frontend {id}")
+        })
+        .await
+    }
+
+    /// All servers of a backend, of every node (api.go getServers; memng and
+    /// etcd both answer an empty list, not 404, for an unknown backend).
+    async fn servers_of(
+        &self,
+        id: &RouteId,
+        cost: &mut Observed,
+    ) -> Result<Vec<ApiServer>, SinkError> {
+        let list: Option<ServerList> = self
+            .get(
+                format!("/v2/backends/{id}/servers"),
+                || format!("servers of backend {id}"),
+                cost,
+            )
+            .await?;
+        Ok(list.map(|l| l.servers).unwrap_or_default())
+    }
+
+    /// api.go getFrontends: `{"Frontends":[{"Id","Route","Type","BackendId","Settings"}…]}`.
+    async fn frontends(&self, cost: &mut Observed) -> Result<Vec<ApiFrontend>, SinkError> {
+        let list: Option<FrontendList> = self
+            .get("/v2/frontends".into(), || "the frontend list".into(), cost)
+            .await?;
+        Ok(list.map(|l| l.frontends).unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl RouteSink for VulcandApiSink {
+    fn name(&self) -> &'static str {
+        "vulcand-api"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}: objects under /v2 (no key prefix), servers upserted with TTL {} \
+             (kept by an etcd-backed Vulcand, ignored by -engine=memng)",
+            self.store,
+            humantime::format_duration(self.ttl)
+        )
+    }
+
+    /// `GET /v2/status` (api.go getStatus: `{"Status":"ok"}`): cheap, reloads nothing.
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        match self
+            .call(Method::GET, "/v2/status", None, || "status".into())
+            .await?
+        {
+            Reply::Ok(_) => Ok(()),
+            Reply::Missing(message) => Err(self.refused(
+                "GET /v2/status (is this Vulcand's API port?)".into(),
+                message,
+            )),
+        }
+    }
+
+    /// Reads Vulcand's own objects: the frontend and backend lists once, then
+    /// the servers of every havok route (to find this node's) and the
+    /// middlewares of the routes reported.
+    async fn observe(&mut self, routes: &BTreeSet<RouteKey>) -> Result<Observed, SinkError> {
+        let mut seen = Observed::default();
+        let frontends = self.frontends(&mut seen).await?;
+        // api.go getBackends: `{"Backends":[{"Id","Type","Settings"}…]}`.
+        let backends: BTreeMap<String, ApiBackend> = self
+            .get::<BackendList>(
+                "/v2/backends".into(),
+                || "the backend list".into(),
+                &mut seen,
+            )
+            .await?
+            .map(|l| l.backends)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
+        let frontends: BTreeMap<String, ApiFrontend> =
+            frontends.into_iter().map(|f| (f.id.clone(), f)).collect();
+        let havok: BTreeSet<RouteKey> = frontends.values().filter_map(havok_route).collect();
+
+        // Known present from now on: havok frontends whose backend exists. A
+        // restarted memng Vulcand has none, so the next Put writes them all.
+        self.held_routes = havok
+            .iter()
+            .filter(|k| backends.contains_key(k.id().as_str()))
+            .cloned()
+            .collect();
+
+        // This node's records are the servers it holds (in memory: memng
+        // keeps nothing that could hold them).
+        let recorded: Vec<RouteKey> = havok
+            .iter()
+            .chain(self.held_servers.keys())
+            .cloned()
+            .collect();
+        let mut held_servers = BTreeMap::new();
+        for key in routes_to_read(routes, &recorded) {
+            let id = key.id();
+            let backend = backends.get(id.as_str());
+            let frontend = frontends.get(id.as_str());
+            let servers = match backend {
+                Some(_) => self.servers_of(&id, &mut seen).await?,
+                None => Vec::new(),
+            };
+            let live: Vec<(ServerId, ServerState)> = servers
+                .iter()
+                .map(|s| (ServerId::from_raw(&s.id), s))
+                .filter(|(sid, _)| sid.owned_by(&self.node))
+                .map(|(sid, s)| (sid, ServerState::Live(s.url.clone())))
+                .collect();
+            let alive: BTreeMap<ServerId, String> = live
+                .iter()
+                .filter_map(|(sid, s)| Some((sid.clone(), s.url()?.to_string())))
+                .collect();
+            if !alive.is_empty() {
+                // Held for keepalive, also after a havok restart.
+                held_servers.insert(key.clone(), alive);
+            }
+            // Servers this sink wrote that Vulcand no longer holds (restart, TTL).
+            let own = own_servers(
+                live,
+                self.held_servers
+                    .get(&key)
+                    .into_iter()
+                    .flat_map(|m| m.keys()),
+            );
+            if !routes.contains(&key) && own.is_empty() {
+                continue;
+            }
+            let mut middlewares = BTreeMap::new();
+            if frontend.is_some() {
+                // api.go getMiddlewares: `{"Middlewares":[{"Id","Priority","Type","Middleware"}…]}`.
+                let list: Option<MiddlewareList> = self
+                    .get(
+                        format!("/v2/frontends/{id}/middlewares"),
+                        || format!("middlewares of frontend {id}"),
+                        &mut seen,
+                    )
+                    .await?;
+                for m in list.map(|l| l.middlewares).unwrap_or_default() {
+                    if is_havok_middleware(&m.id) {
+                        middlewares.insert(m.id.clone(), m.normalized());
+                    }
+                }
+            }
+            let state = RouteState {
+                backend: backend.map(ApiBackend::normalized),
+                frontend: frontend.map(ApiFrontend::normalized),
+                middlewares,
+                server_count: servers.len(),
+            };
+            add_route(&mut seen, key, state, own);
+        }
+        self.held_servers = held_servers;
+        Ok(seen)
+    }
+
+    async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError> {
+        // The API has no batches: one request per object, in order.
+        apply::apply(self, ops).await
+    }
+
+    /// Upserts each of this node's servers again, renewing its TTL on an
+    /// etcd-backed Vulcand. Each upsert makes Vulcand reload that server, and
+    /// havok calls this every `--ttl / 3`: keep `--ttl` at least three times
+    /// the refresh period (the default, 30s, refreshes every 10s) so a single
+    /// slow refresh never lets a server expire.
+    async fn keepalive(&mut self) -> Result<(), SinkError> {
+        let mut lost = Vec::new();
+        for (key, servers) in &self.held_servers {
+            let id = key.id();
+            // A memng Vulcand that restarted has lost the route, yet takes a
+            // server for a backend it does not know (only the etcd engines
+            // check): ask for the frontend, what routes the traffic.
+            let frontend = format!("/v2/frontends/{id}");
+            let object = || format!("frontend {id}");
+            if let Reply::Missing(message) = self.call(Method::GET, &frontend, None, object).await?
+            {
+                lost.push((key.clone(), format!("frontend {id}: {message}")));
+                continue;
+            }
+            for (sid, url) in servers {
+                let path = format!("/v2/backends/{id}/servers");
+                let body = self.server_body(sid, url);
+                let object = || format!("server {sid} of backend {id}");
+                if let Reply::Missing(message) =
+                    self.call(Method::POST, &path, Some(&body), object).await?
+                {
+                    // An etcd-backed Vulcand checks the backend (etcdng/v3
+                    // UpsertServer → GetBackend): the route is gone.
+                    lost.push((key.clone(), format!("backend {id}: {message}")));
+                }
+            }
+        }
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let reason = lost
+            .iter()
+            .map(|(_, r)| r.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        for (key, _) in lost {
+            self.held_routes.remove(&key);
+            self.held_servers.remove(&key);
+        }
+        Err(SinkError::LeaseLost {
+            store: self.store.clone(),
+            reason,
+        })
+    }
+
+    /// Havok frontends whose backend has no server of any node.
+    async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
+        let mut cost = Observed::default();
+        let mut out = Vec::new();
+        for frontend in self.frontends(&mut cost).await? {
+            if let Some(key) = havok_route(&frontend) {
+                if self.servers_of(&key.id(), &mut cost).await?.is_empty() {
+                    out.push(key);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Writes for VulcandApiSink {
+    async fn put_routes(&mut self, puts: &[&RoutePut]) -> Result<(), SinkError> {
+        for put in puts {
+            self.put(put).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_server(&mut self, key: &RouteKey, server: &ServerId) -> Result<(), SinkError> {
+        self.remove_server(key, server).await
+    }
+
+    async fn remove_route_if_empty(&mut self, key: &RouteKey) -> Result<(), SinkError> {
+        self.remove_route(key).await
+    }
+}

@@ -1,0 +1,225 @@
+//! What Vulcand's API answers (engine/model.go types, as api.go marshals
+//! them), normalized to the values havok writes to etcd so the plan compares
+//! like with like; and which frontends are havok's.
+
+use reqwest::Url;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+
+use super::client::Counted;
+use crate::model::RouteKey;
+use crate::vulcand::parse_route_expression;
+
+/// The route a frontend is havok's for: its Route parses as one havok writes
+/// and both its id and its BackendId are that route's id. Anything else is an
+/// operator's and never touched.
+pub(super) fn havok_route(frontend: &ApiFrontend) -> Option<RouteKey> {
+    let key = parse_route_expression(&frontend.route)?;
+    let id = key.id();
+    (frontend.id == id.as_str() && frontend.backend_id == id.as_str()).then_some(key)
+}
+
+/// `value` (one of `crate::vulcand`'s objects) with `"Id"` added, as the API wants it.
+pub(super) fn with_id(value: &Value, id: &str) -> Value {
+    let mut value = value.clone();
+    value["Id"] = json!(id);
+    value
+}
+
+/// The `message` of Vulcand's error body (api.go sendResponse).
+pub(super) fn vulcand_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Error {
+        message: String,
+    }
+    serde_json::from_slice::<Error>(body)
+        .ok()
+        .map(|e| e.message)
+}
+
+pub(super) fn without_credentials(mut url: Url) -> String {
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// An etcd-backed Vulcand marshals an empty list as `null` (etcdng/v3
+/// GetServers starts from a nil slice); memng as `[]`.
+fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Option::<Vec<T>>::deserialize(d).map(Option::unwrap_or_default)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct FrontendList {
+    #[serde(default, deserialize_with = "list")]
+    pub(super) frontends: Vec<ApiFrontend>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct BackendList {
+    #[serde(default, deserialize_with = "list")]
+    pub(super) backends: Vec<ApiBackend>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ServerList {
+    #[serde(default, deserialize_with = "list")]
+    pub(super) servers: Vec<ApiServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct MiddlewareList {
+    #[serde(default, deserialize_with = "list")]
+    pub(super) middlewares: Vec<ApiMiddleware>,
+}
+
+impl Counted for FrontendList {
+    fn count(&self) -> u64 {
+        self.frontends.len() as u64
+    }
+}
+impl Counted for BackendList {
+    fn count(&self) -> u64 {
+        self.backends.len() as u64
+    }
+}
+impl Counted for ServerList {
+    fn count(&self) -> u64 {
+        self.servers.len() as u64
+    }
+}
+impl Counted for MiddlewareList {
+    fn count(&self) -> u64 {
+        self.middlewares.len() as u64
+    }
+}
+impl Counted for ApiFrontend {}
+
+/// engine.Frontend; the answer also carries `Settings` (and `Stats`), which havok does not write.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ApiFrontend {
+    #[serde(default)]
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) route: String,
+    #[serde(default, rename = "Type")]
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) backend_id: String,
+}
+
+impl ApiFrontend {
+    /// The shape `crate::vulcand::frontend_value` writes to etcd, so the
+    /// reconciler compares like with like.
+    pub(super) fn normalized(&self) -> Value {
+        json!({"Type": self.kind, "BackendId": self.backend_id, "Route": self.route})
+    }
+}
+
+/// engine.Backend; `Settings` is dropped like the frontend's.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ApiBackend {
+    #[serde(default)]
+    pub(super) id: String,
+    #[serde(default, rename = "Type")]
+    pub(super) kind: String,
+}
+
+impl ApiBackend {
+    /// `crate::vulcand::backend_value`'s shape.
+    pub(super) fn normalized(&self) -> Value {
+        json!({"Type": self.kind})
+    }
+}
+
+/// engine.Server.
+#[derive(Debug, Deserialize)]
+pub(super) struct ApiServer {
+    #[serde(default, rename = "Id")]
+    pub(super) id: String,
+    #[serde(default, rename = "URL")]
+    pub(super) url: String,
+}
+
+/// engine.Middleware: the plugin's own struct under `Middleware` (for
+/// ratelimit and connlimit, the fields havok writes).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ApiMiddleware {
+    #[serde(default)]
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) priority: i64,
+    #[serde(default, rename = "Type")]
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) middleware: Value,
+}
+
+impl ApiMiddleware {
+    /// `crate::vulcand::middleware_values`' shape: no `Id`.
+    pub(super) fn normalized(&self) -> Value {
+        json!({"Type": self.kind, "Priority": self.priority, "Middleware": self.middleware})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vulcand;
+
+    /// Frontends are havok's only when route, id and backend id all agree.
+    #[test]
+    fn ownership_of_frontends() {
+        let key = RouteKey::host("foo.local");
+        let id = key.id().to_string();
+        let frontend = |id: &str, backend: &str, route: &str| ApiFrontend {
+            id: id.into(),
+            route: route.into(),
+            kind: "http".into(),
+            backend_id: backend.into(),
+        };
+        let route = vulcand::route_expression(&key);
+        assert_eq!(havok_route(&frontend(&id, &id, &route)), Some(key));
+        assert_eq!(havok_route(&frontend("f1", &id, &route)), None);
+        assert_eq!(havok_route(&frontend(&id, "b1", &route)), None);
+        assert_eq!(havok_route(&frontend(&id, &id, "Host(`foo.local`)")), None);
+    }
+
+    /// What the API answers normalizes to exactly what `crate::vulcand` writes to etcd.
+    #[test]
+    fn answers_normalize_to_etcd_values() {
+        let key = RouteKey::host("foo.local");
+        let id = key.id().to_string();
+        let answer = json!({"Frontends": [{"Id": id, "Route": vulcand::route_expression(&key),
+            "Type": "http", "BackendId": id, "Settings": {"Hostname": "", "Stream": false}}]});
+        let list: FrontendList = serde_json::from_value(answer).unwrap();
+        assert_eq!(
+            list.frontends[0].normalized(),
+            vulcand::frontend_value(&key)
+        );
+        let backend: BackendList = serde_json::from_value(json!({"Backends": [{"Id": id,
+            "Type": "http", "Settings": {"Timeouts": {"Read": ""}}}]}))
+        .unwrap();
+        assert_eq!(backend.backends[0].normalized(), vulcand::backend_value());
+        let none: ServerList = serde_json::from_value(json!({"Servers": null})).unwrap();
+        assert!(none.servers.is_empty());
+    }
+
+    #[test]
+    fn error_bodies_and_urls() {
+        assert_eq!(
+            vulcand_message(br#"{"message":"object not found"}"#).as_deref(),
+            Some("object not found")
+        );
+        assert_eq!(vulcand_message(b"<html>"), None);
+        let url = Url::parse("https://user:pw@vulcand:8182/").unwrap();
+        assert_eq!(without_credentials(url), "https://vulcand:8182");
+    }
+}

@@ -1,0 +1,157 @@
+//! Pure: the ops that turn what the store holds for this node into what it
+//! should hold (`plan`), and what the store holds once they succeeded
+//! (`record`). The reconciler and the dry-run sink both use them; no I/O.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::{RouteKey, RouteTable, ServerSpec};
+use crate::sink::{Observed, Op, RoutePut, RouteState, ServerState};
+use crate::vulcand::RouteObjects;
+
+/// A route whose middlewares in the store differ from this node's, while
+/// other nodes have servers on it: left alone and warned about once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub key: RouteKey,
+    pub ours: Vec<(&'static str, Value)>,
+    pub theirs: BTreeMap<String, Value>,
+}
+
+/// The ops that turn `observed` into `desired`, and the conflicts left alone.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Diffs this node's desired routes against what the store holds for it.
+///
+/// A route the store was not read for (no `RouteState`) gets its objects
+/// created only if missing; a route read and found different is rewritten.
+/// Middlewares that differ are rewritten only while this node holds every
+/// server of the route: otherwise another node disagrees, and rewriting
+/// would flap between the two. A route this node no longer wants loses its
+/// servers and is then removed if no other node has one on it.
+pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
+    let mut out = Plan::default();
+    let empty = BTreeMap::new();
+    for (key, entry) in &desired.routes {
+        let own = observed.servers.get(key).unwrap_or(&empty);
+        let objects = RouteObjects::of(&entry.spec);
+        let rewrite_route = match observed.routes.get(key) {
+            None => false,
+            Some(state) => {
+                let objects_ok = state.backend.as_ref() == Some(&objects.backend)
+                    && state.frontend.as_ref() == Some(&objects.frontend);
+                let middlewares_ok = state.middlewares == middleware_map(&objects);
+                let live = own.values().filter(|s| s.url().is_some()).count();
+                let sole_owner = state.server_count <= live;
+                if objects_ok && !middlewares_ok && !sole_owner {
+                    out.conflicts.push(Conflict {
+                        key: key.clone(),
+                        ours: objects.middlewares.clone(),
+                        theirs: state.middlewares.clone(),
+                    });
+                }
+                !objects_ok || (!middlewares_ok && sole_owner)
+            }
+        };
+        let servers: Vec<ServerSpec> = entry
+            .servers
+            .values()
+            .filter(|s| own.get(&s.id).and_then(ServerState::url) != Some(s.url.as_str()))
+            .cloned()
+            .collect();
+        if rewrite_route || !servers.is_empty() {
+            out.ops.push(Op::Put(RoutePut {
+                key: key.clone(),
+                objects,
+                servers,
+                rewrite_route,
+            }));
+        }
+    }
+    for (key, own) in &observed.servers {
+        let wanted = desired.routes.get(key);
+        let stale = own
+            .keys()
+            .filter(|id| wanted.is_none_or(|e| !e.servers.contains_key(*id)));
+        for id in stale {
+            out.ops.push(Op::DeleteServer {
+                key: key.clone(),
+                server: id.clone(),
+            });
+        }
+        if wanted.is_none() && !own.is_empty() {
+            // This node's last server on it is gone: remove it if no other node has one.
+            out.ops.push(Op::RemoveRouteIfEmpty { key: key.clone() });
+        }
+    }
+    out
+}
+
+/// Updates `cache`, what the store holds for this node, after `ops` succeeded.
+pub fn record(cache: &mut Observed, ops: &[Op]) {
+    for op in ops {
+        match op {
+            Op::Put(put) => {
+                let own = cache.servers.entry(put.key.clone()).or_default();
+                let mut added = 0;
+                for s in &put.servers {
+                    if own
+                        .insert(s.id.clone(), ServerState::Live(s.url.clone()))
+                        .is_none()
+                    {
+                        added += 1;
+                    }
+                }
+                let state = cache
+                    .routes
+                    .entry(put.key.clone())
+                    .or_insert_with(|| route_state(&put.objects, 0));
+                if put.rewrite_route {
+                    *state = route_state(&put.objects, state.server_count);
+                }
+                state.server_count += added;
+            }
+            Op::DeleteServer { key, server } => {
+                let mut removed = false;
+                if let Some(own) = cache.servers.get_mut(key) {
+                    removed = own.remove(server).is_some();
+                    if own.is_empty() {
+                        cache.servers.remove(key);
+                    }
+                }
+                if let Some(state) = cache.routes.get_mut(key) {
+                    state.server_count = state.server_count.saturating_sub(usize::from(removed));
+                }
+            }
+            Op::RemoveRouteIfEmpty { key } => {
+                cache.routes.remove(key);
+            }
+        }
+    }
+}
+
+/// The state of a route whose objects are exactly `objects`.
+pub fn route_state(objects: &RouteObjects, server_count: usize) -> RouteState {
+    RouteState {
+        backend: Some(objects.backend.clone()),
+        frontend: Some(objects.frontend.clone()),
+        middlewares: middleware_map(objects),
+        server_count,
+    }
+}
+
+fn middleware_map(objects: &RouteObjects) -> BTreeMap<String, Value> {
+    objects
+        .middlewares
+        .iter()
+        .map(|(id, v)| (id.to_string(), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! Table-driven tests of the plan and of recording its ops.
+
+use super::*;
+use crate::model::{Limits, RateLimit, RouteSpec};
+use crate::vulcand::ServerId;
+
+fn spec(host: &str) -> RouteSpec {
+    RouteSpec {
+        key: RouteKey::host(host),
+        limits: Limits::default(),
+    }
+}
+
+fn server(node: &str, name: &str, port: u16) -> ServerSpec {
+    ServerSpec {
+        id: ServerId::new(node, name),
+        url: format!("http://127.0.0.1:{port}"),
+        container: name.into(),
+    }
+}
+
+fn table(items: &[(RouteSpec, ServerSpec)]) -> RouteTable {
+    RouteTable::build(items)
+}
+
+/// What the store holds when this node wrote `items` and `others` servers
+/// of other nodes are on each of their routes.
+fn observed(items: &[(RouteSpec, ServerSpec)], others: usize) -> Observed {
+    let mut o = Observed::default();
+    for (spec, s) in items {
+        o.servers
+            .entry(spec.key.clone())
+            .or_default()
+            .insert(s.id.clone(), ServerState::Live(s.url.clone()));
+    }
+    for (spec, _) in items {
+        let n = o.servers[&spec.key].len() + others;
+        o.routes
+            .insert(spec.key.clone(), route_state(&RouteObjects::of(spec), n));
+    }
+    o
+}
+
+fn put(spec: &RouteSpec, servers: Vec<ServerSpec>, rewrite_route: bool) -> Op {
+    Op::Put(RoutePut::new(spec, servers, rewrite_route))
+}
+
+fn delete(spec: &RouteSpec, s: &ServerSpec) -> Op {
+    Op::DeleteServer {
+        key: spec.key.clone(),
+        server: s.id.clone(),
+    }
+}
+
+fn remove_if_empty(spec: &RouteSpec) -> Op {
+    Op::RemoveRouteIfEmpty {
+        key: spec.key.clone(),
+    }
+}
+
+/// Each row: desired, observed, and the ops the plan must make.
+#[test]
+fn plans() {
+    let foo = spec("foo.local");
+    let bar = spec("bar.local");
+    let a1 = server("a", "web-1", 1001);
+    let a2 = server("a", "web-2", 1002);
+    let moved = ServerSpec {
+        url: "http://127.0.0.1:2001".into(),
+        ..a1.clone()
+    };
+    let cases: Vec<(&str, RouteTable, Observed, Vec<Op>)> = vec![
+        (
+            "nothing to do",
+            table(&[(foo.clone(), a1.clone())]),
+            observed(&[(foo.clone(), a1.clone())], 0),
+            vec![],
+        ),
+        (
+            "new route, store not read: create if missing",
+            table(&[(foo.clone(), a1.clone())]),
+            Observed::default(),
+            vec![put(&foo, vec![a1.clone()], false)],
+        ),
+        (
+            "second server on a known route",
+            table(&[(foo.clone(), a1.clone()), (foo.clone(), a2.clone())]),
+            observed(&[(foo.clone(), a1.clone())], 0),
+            vec![put(&foo, vec![a2.clone()], false)],
+        ),
+        (
+            "server moved to another port",
+            table(&[(foo.clone(), moved.clone())]),
+            observed(&[(foo.clone(), a1.clone())], 0),
+            vec![put(&foo, vec![moved.clone()], false)],
+        ),
+        (
+            "one of two servers gone: the route stays",
+            table(&[(foo.clone(), a1.clone())]),
+            observed(&[(foo.clone(), a1.clone()), (foo.clone(), a2.clone())], 0),
+            vec![delete(&foo, &a2)],
+        ),
+        (
+            "last server gone: remove the route if empty",
+            table(&[]),
+            observed(&[(foo.clone(), a1.clone())], 3),
+            vec![delete(&foo, &a1), remove_if_empty(&foo)],
+        ),
+        (
+            "two stale servers: the removal after both",
+            table(&[(bar.clone(), a1.clone())]),
+            observed(&[(foo.clone(), a1.clone()), (foo.clone(), a2.clone())], 0),
+            vec![
+                put(&bar, vec![a1.clone()], false),
+                delete(&foo, &a1),
+                delete(&foo, &a2),
+                remove_if_empty(&foo),
+            ],
+        ),
+    ];
+    for (what, desired, observed, want) in cases {
+        assert_eq!(plan(&desired, &observed).ops, want, "{what}");
+    }
+}
+
+/// Drift found by a resync is repaired: a deleted frontend or server key is rewritten.
+#[test]
+fn drift_is_repaired() {
+    let foo = spec("foo.local");
+    let a1 = server("a", "web-1", 1001);
+    let desired = table(&[(foo.clone(), a1.clone())]);
+    let mut o = observed(&[(foo.clone(), a1.clone())], 0);
+    o.routes.get_mut(&foo.key).unwrap().frontend = None;
+    assert_eq!(plan(&desired, &o).ops, vec![put(&foo, vec![], true)]);
+    let mut o = observed(&[(foo.clone(), a1.clone())], 0);
+    o.servers
+        .get_mut(&foo.key)
+        .unwrap()
+        .insert(a1.id.clone(), ServerState::RecordOnly);
+    assert_eq!(
+        plan(&desired, &o).ops,
+        vec![put(&foo, vec![a1.clone()], false)]
+    );
+}
+
+/// Middlewares are rewritten when this node alone serves the route, and left (as a conflict) when others do.
+#[test]
+fn middleware_conflicts_do_not_flap() {
+    let limited = RouteSpec {
+        key: RouteKey::host("foo.local"),
+        limits: Limits {
+            rate: Some(RateLimit {
+                requests: 5,
+                burst: 1,
+                variable: "client.ip".into(),
+            }),
+            conn: None,
+        },
+    };
+    let plain = spec("foo.local");
+    let a1 = server("a", "web-1", 1001);
+    let desired = table(&[(limited.clone(), a1.clone())]);
+    // The store has the plain frontend; this node is the only one: rewrite.
+    let o = observed(&[(plain.clone(), a1.clone())], 0);
+    let p = plan(&desired, &o);
+    assert_eq!(p.ops, vec![put(&limited, vec![], true)]);
+    assert!(p.conflicts.is_empty());
+    // Another node has a server too: leave it, report the conflict.
+    let o = observed(&[(plain.clone(), a1.clone())], 1);
+    let p = plan(&desired, &o);
+    assert!(p.ops.is_empty(), "{:?}", p.ops);
+    assert_eq!(p.conflicts.len(), 1);
+}
+
+/// After recording the ops of a plan, planning again finds nothing to do.
+#[test]
+fn record_then_plan_is_idempotent() {
+    let foo = spec("foo.local");
+    let bar = spec("bar.local");
+    let a1 = server("a", "web-1", 1001);
+    let a2 = server("a", "web-2", 1002);
+    let mut cache = observed(&[(foo.clone(), a1.clone())], 0);
+    for desired in [
+        table(&[(foo.clone(), a1.clone()), (bar.clone(), a2.clone())]),
+        table(&[(bar.clone(), a2.clone())]),
+        table(&[]),
+        table(&[(foo.clone(), a2.clone())]),
+    ] {
+        let p = plan(&desired, &cache);
+        record(&mut cache, &p.ops);
+        assert_eq!(plan(&desired, &cache).ops, vec![], "after {:?}", p.ops);
+    }
+}
