@@ -16,11 +16,13 @@
 //!
 //! - `client`: one API call, its answer or error.
 //! - `wire`: what the API answers, normalized to what havok writes to etcd.
-//! - `sink`: the `RouteSink`: observe, the writes, keepalive, orphans.
+//! - `sink`: the `RouteSink`: observe, apply, keepalive, orphans.
+//! - `writes`: a route's objects in Vulcand's order, and the removals.
 
 mod client;
 mod sink;
 mod wire;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

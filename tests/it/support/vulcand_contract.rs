@@ -2,7 +2,7 @@
 //! request shapes, answers, status codes and `{"message": …}` errors of the
 //! calls havok makes, written from vulcand/vulcand `api/api.go`,
 //! `engine/json.go`, `engine/model.go`, `engine/memng/mem.go` and the
-//! ratelimit/connlimit plugins, and checked against `../shared/VULCAND.md`.
+//! ratelimit/connlimit plugins, and checked against `docs/vulcand.md`.
 //!
 //! State lives in memory like memng, so [`ContractServer::restart`] loses it
 //! all, as a memng Vulcand restart does. Every write request is recorded, so

@@ -5,11 +5,11 @@
 //! every `--resync-interval` and after every reconnect, and one update per
 //! event that can change a route (one inspect per event, never a listing).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerInspectResponse, EventMessage};
+use bollard::models::EventMessage;
 use bollard::query_parameters::{EventsOptions, ListContainersOptions};
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::{stream, StreamExt};
@@ -18,8 +18,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::model::{Container, Health, Port};
+use crate::model::Container;
 use crate::status::Status;
+
+mod inspect;
+pub use inspect::container_from_inspect;
 
 /// What the watcher tells the reconciler.
 #[derive(Debug, Clone, PartialEq)]
@@ -382,67 +385,6 @@ pub fn event_kind(action: &str, signal: Option<&str>) -> EventKind {
     }
 }
 
-/// Reduces Docker's inspect answer to the model's [`Container`].
-pub fn container_from_inspect(r: ContainerInspectResponse) -> Container {
-    let config = r.config.unwrap_or_default();
-    let state = r.state.unwrap_or_default();
-    let settings = r.network_settings.unwrap_or_default();
-    let mut ports: Vec<Port> = settings
-        .ports
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(key, bindings)| {
-            let (port, protocol) = key.split_once('/').unwrap_or((&key, "tcp"));
-            Some(Port {
-                port: port.parse().ok()?,
-                protocol: protocol.to_string(),
-                bindings: bindings
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|b| {
-                        let port = b.host_port?.parse().ok()?;
-                        Some((b.host_ip.unwrap_or_default(), port))
-                    })
-                    .collect(),
-            })
-        })
-        .collect();
-    ports.sort_by(|a, b| (a.port, &a.protocol).cmp(&(b.port, &b.protocol)));
-    let networks: BTreeMap<String, std::net::IpAddr> = settings
-        .networks
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(name, endpoint)| {
-            let ip = endpoint
-                .ip_address
-                .filter(|ip| !ip.is_empty())
-                .or(endpoint.global_ipv6_address.filter(|ip| !ip.is_empty()))?;
-            Some((name, ip.parse().ok()?))
-        })
-        .collect();
-    let health = state
-        .health
-        .and_then(|h| h.status)
-        .map(|s| Health::parse(s.as_ref()))
-        .unwrap_or(Health::None);
-    Container {
-        id: r.id.unwrap_or_default(),
-        name: r
-            .name
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string(),
-        hostname: config.hostname.unwrap_or_default(),
-        domainname: config.domainname.unwrap_or_default(),
-        running: state.running.unwrap_or(false) && !state.paused.unwrap_or(false),
-        started_at: state.started_at.unwrap_or_default(),
-        health,
-        labels: config.labels.unwrap_or_default().into_iter().collect(),
-        ports,
-        networks,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,33 +417,5 @@ mod tests {
         for (action, signal, want) in cases {
             assert_eq!(event_kind(action, signal), want, "{action} {signal:?}");
         }
-    }
-
-    /// Docker's inspect JSON (API 1.41 shape) becomes the model's container.
-    #[test]
-    fn inspect_is_reduced() {
-        let json = serde_json::json!({
-            "Id": "abc123",
-            "Name": "/web-1",
-            "Config": {"Hostname": "foo", "Domainname": "", "Labels": {"havok.port": "80"}},
-            "State": {"Running": true, "Paused": false, "Health": {"Status": "healthy"}},
-            "NetworkSettings": {
-                "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, {"HostIp": "::", "HostPort": "32768"}], "53/udp": null},
-                "Networks": {"bridge": {"IPAddress": "172.17.0.2"}}
-            }
-        });
-        let c = container_from_inspect(serde_json::from_value(json).unwrap());
-        assert_eq!(c.name, "web-1");
-        assert_eq!(c.hostname, "foo");
-        assert!(c.running);
-        assert_eq!(c.health, Health::Healthy);
-        assert_eq!(c.ports.len(), 2);
-        let tcp = c.ports.iter().find(|p| p.protocol == "tcp").unwrap();
-        assert_eq!(
-            tcp.bindings,
-            vec![("0.0.0.0".to_string(), 32768), ("::".to_string(), 32768)]
-        );
-        assert_eq!(c.networks["bridge"].to_string(), "172.17.0.2");
-        assert_eq!(c.labels["havok.port"], "80");
     }
 }
