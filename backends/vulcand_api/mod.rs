@@ -16,10 +16,12 @@
 //!
 //! - `client`: one API call, its answer or error.
 //! - `wire`: what the API answers, normalized to what havok writes to etcd.
+//! - `reads`: one method per GET, counted in the pass's cost.
 //! - `sink`: the `RouteSink`: observe, apply, keepalive, orphans.
 //! - `writes`: a route's objects in Vulcand's order, and the removals.
 
 mod client;
+mod reads;
 mod sink;
 mod wire;
 mod writes;

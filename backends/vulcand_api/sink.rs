@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use super::client::Reply;
-use super::wire::{havok_route, ApiBackend, ApiFrontend, BackendList, MiddlewareList};
+use super::reads::Read;
+use super::wire::{havok_route, ApiBackend, ApiFrontend, ApiMiddleware, ApiServer};
 use super::VulcandApiSink;
 use crate::backends::apply;
 use crate::backends::observe::{add_route, own_servers, routes_to_read};
@@ -50,20 +51,10 @@ impl RouteSink for VulcandApiSink {
     /// middlewares of the routes reported.
     async fn observe(&mut self, routes: &BTreeSet<RouteKey>) -> Result<Observed, SinkError> {
         let mut seen = Observed::default();
-        let frontends = self.frontends(&mut seen).await?;
-        // api.go getBackends: `{"Backends":[{"Id","Type","Settings"}…]}`.
-        let backends: BTreeMap<String, ApiBackend> = self
-            .get::<BackendList>(
-                "/v2/backends".into(),
-                || "the backend list".into(),
-                &mut seen,
-            )
-            .await?
-            .map(|l| l.backends)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|b| (b.id.clone(), b))
-            .collect();
+        let frontends: Vec<ApiFrontend> = self.list(Read::Frontends, &mut seen).await?;
+        let backends: Vec<ApiBackend> = self.list(Read::Backends, &mut seen).await?;
+        let backends: BTreeMap<String, ApiBackend> =
+            backends.into_iter().map(|b| (b.id.clone(), b)).collect();
         let frontends: BTreeMap<String, ApiFrontend> =
             frontends.into_iter().map(|f| (f.id.clone(), f)).collect();
         let havok: BTreeSet<RouteKey> = frontends.values().filter_map(havok_route).collect();
@@ -89,7 +80,10 @@ impl RouteSink for VulcandApiSink {
             let backend = backends.get(id.as_str());
             let frontend = frontends.get(id.as_str());
             let servers = match backend {
-                Some(_) => self.servers_of(&id, &mut seen).await?,
+                Some(_) => {
+                    self.list::<ApiServer>(Read::Servers(&id), &mut seen)
+                        .await?
+                }
                 None => Vec::new(),
             };
             let live: Vec<(ServerId, ServerState)> = servers
@@ -119,15 +113,8 @@ impl RouteSink for VulcandApiSink {
             }
             let mut middlewares = BTreeMap::new();
             if frontend.is_some() {
-                // api.go getMiddlewares: `{"Middlewares":[{"Id","Priority","Type","Middleware"}…]}`.
-                let list: Option<MiddlewareList> = self
-                    .get(
-                        format!("/v2/frontends/{id}/middlewares"),
-                        || format!("middlewares of frontend {id}"),
-                        &mut seen,
-                    )
-                    .await?;
-                for m in list.map(|l| l.middlewares).unwrap_or_default() {
+                let list: Vec<ApiMiddleware> = self.list(Read::Middlewares(&id), &mut seen).await?;
+                for m in list {
                     if is_havok_middleware(&m.id) {
                         middlewares.insert(m.id.clone(), m.normalized());
                     }
@@ -204,9 +191,12 @@ impl RouteSink for VulcandApiSink {
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
         let mut cost = Observed::default();
         let mut out = Vec::new();
-        for frontend in self.frontends(&mut cost).await? {
+        let frontends: Vec<ApiFrontend> = self.list(Read::Frontends, &mut cost).await?;
+        for frontend in frontends {
             if let Some(key) = havok_route(&frontend) {
-                if self.servers_of(&key.id(), &mut cost).await?.is_empty() {
+                let servers: Vec<ApiServer> =
+                    self.list(Read::Servers(&key.id()), &mut cost).await?;
+                if servers.is_empty() {
                     out.push(key);
                 }
             }

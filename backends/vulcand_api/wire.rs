@@ -49,52 +49,25 @@ fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, 
     Option::<Vec<T>>::deserialize(d).map(Option::unwrap_or_default)
 }
 
+/// A list answer (`{"Frontends":[…]}`, `{"Backends":[…]}`, `{"Servers":[…]}`,
+/// `{"Middlewares":[…]}`): every list of the API has one field, named for what it holds.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct FrontendList {
-    #[serde(default, deserialize_with = "list")]
-    pub(super) frontends: Vec<ApiFrontend>,
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub(super) struct List<T> {
+    #[serde(
+        default = "Vec::new",
+        deserialize_with = "list",
+        alias = "Frontends",
+        alias = "Backends",
+        alias = "Servers",
+        alias = "Middlewares"
+    )]
+    pub(super) items: Vec<T>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct BackendList {
-    #[serde(default, deserialize_with = "list")]
-    pub(super) backends: Vec<ApiBackend>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ServerList {
-    #[serde(default, deserialize_with = "list")]
-    pub(super) servers: Vec<ApiServer>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct MiddlewareList {
-    #[serde(default, deserialize_with = "list")]
-    pub(super) middlewares: Vec<ApiMiddleware>,
-}
-
-impl Counted for FrontendList {
+impl<T> Counted for List<T> {
     fn count(&self) -> u64 {
-        self.frontends.len() as u64
-    }
-}
-impl Counted for BackendList {
-    fn count(&self) -> u64 {
-        self.backends.len() as u64
-    }
-}
-impl Counted for ServerList {
-    fn count(&self) -> u64 {
-        self.servers.len() as u64
-    }
-}
-impl Counted for MiddlewareList {
-    fn count(&self) -> u64 {
-        self.middlewares.len() as u64
+        self.items.len() as u64
     }
 }
 impl Counted for ApiFrontend {}
@@ -199,17 +172,14 @@ mod tests {
         let id = key.id().to_string();
         let answer = json!({"Frontends": [{"Id": id, "Route": vulcand::route_expression(&key),
             "Type": "http", "BackendId": id, "Settings": {"Hostname": "", "Stream": false}}]});
-        let list: FrontendList = serde_json::from_value(answer).unwrap();
-        assert_eq!(
-            list.frontends[0].normalized(),
-            vulcand::frontend_value(&key)
-        );
-        let backend: BackendList = serde_json::from_value(json!({"Backends": [{"Id": id,
+        let list: List<ApiFrontend> = serde_json::from_value(answer).unwrap();
+        assert_eq!(list.items[0].normalized(), vulcand::frontend_value(&key));
+        let backend: List<ApiBackend> = serde_json::from_value(json!({"Backends": [{"Id": id,
             "Type": "http", "Settings": {"Timeouts": {"Read": ""}}}]}))
         .unwrap();
-        assert_eq!(backend.backends[0].normalized(), vulcand::backend_value());
-        let none: ServerList = serde_json::from_value(json!({"Servers": null})).unwrap();
-        assert!(none.servers.is_empty());
+        assert_eq!(backend.items[0].normalized(), vulcand::backend_value());
+        let none: List<ApiServer> = serde_json::from_value(json!({"Servers": null})).unwrap();
+        assert!(none.items.is_empty());
     }
 
     #[test]

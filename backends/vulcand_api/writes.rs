@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::wire::{havok_route, with_id, ApiFrontend, ApiServer, FrontendList, ServerList};
+use super::reads::Read;
+use super::wire::{havok_route, with_id, ApiFrontend, ApiServer};
 use super::VulcandApiSink;
 use crate::backends::apply::Writes;
 use crate::model::RouteKey;
@@ -91,17 +92,11 @@ impl VulcandApiSink {
     pub(super) async fn remove_route(&mut self, key: &RouteKey) -> Result<(), SinkError> {
         let id = key.id();
         let mut cost = Observed::default();
-        if !self.servers_of(&id, &mut cost).await?.is_empty() {
+        let servers: Vec<ApiServer> = self.list(Read::Servers(&id), &mut cost).await?;
+        if !servers.is_empty() {
             return Ok(());
         }
-        // api.go getFrontend: the frontend, or 404 `object not found`.
-        let frontend: Option<ApiFrontend> = self
-            .get(
-                format!("/v2/frontends/{id}"),
-                || format!("frontend {id}"),
-                &mut cost,
-            )
-            .await?;
+        let frontend: Option<ApiFrontend> = self.read(Read::Frontend(&id), &mut cost).await?;
         if let Some(frontend) = &frontend {
             if havok_route(frontend).as_ref() != Some(key) {
                 // Havok's id, but not the frontend havok writes for this route:
@@ -159,34 +154,6 @@ impl VulcandApiSink {
             format!("middleware {mid} of frontend {id}")
         })
         .await
-    }
-
-    /// All servers of a backend, of every node (api.go getServers; memng and
-    /// etcd both answer an empty list, not 404, for an unknown backend).
-    pub(super) async fn servers_of(
-        &self,
-        id: &RouteId,
-        cost: &mut Observed,
-    ) -> Result<Vec<ApiServer>, SinkError> {
-        let list: Option<ServerList> = self
-            .get(
-                format!("/v2/backends/{id}/servers"),
-                || format!("servers of backend {id}"),
-                cost,
-            )
-            .await?;
-        Ok(list.map(|l| l.servers).unwrap_or_default())
-    }
-
-    /// api.go getFrontends: `{"Frontends":[{"Id","Route","Type","BackendId","Settings"}…]}`.
-    pub(super) async fn frontends(
-        &self,
-        cost: &mut Observed,
-    ) -> Result<Vec<ApiFrontend>, SinkError> {
-        let list: Option<FrontendList> = self
-            .get("/v2/frontends".into(), || "the frontend list".into(), cost)
-            .await?;
-        Ok(list.map(|l| l.frontends).unwrap_or_default())
     }
 }
 

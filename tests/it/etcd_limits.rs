@@ -14,32 +14,12 @@ use crate::support::*;
 const MAX_TXN_OPS: &str = "16";
 const SERVERS: usize = 12;
 
-fn havok_args(scope: &str, etcd: &EtcdServer, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--backend",
-        "etcd3",
-        "-names",
-        &format!("^{scope}-"),
-        "--node-id",
-        "n1",
-        "--ttl",
-        "6s",
-        "--resync-interval",
-        "2s",
-        "--max-backoff",
-        "1s",
-        "--timeout",
-        "2s",
-        "--log-level",
-        "havok=debug,info",
-        "-etcd-machines",
-        &etcd.url(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+/// The test flags for node `n1` on `etcd`, plus `extra`.
+fn node_args(scope: &str, etcd: &EtcdServer, extra: &[&str]) -> Vec<String> {
+    let url = etcd.url();
+    let mut store = vec!["-etcd-machines", url.as_str()];
+    store.extend_from_slice(extra);
+    havok_args("etcd3", &format!("^{scope}-"), "n1", &store)
 }
 
 fn spawn(args: &[String]) -> Havok {
@@ -67,7 +47,7 @@ async fn many_servers_of_one_host_fit_a_small_max_txn_ops() {
         .collect();
     urls.sort();
     // Start-up pass: every container is there before havok.
-    let mut havok = spawn(&havok_args(
+    let mut havok = spawn(&node_args(
         &scope,
         &etcd,
         &["--etcd-max-txn-ops", MAX_TXN_OPS],
@@ -118,7 +98,7 @@ async fn a_refused_transaction_is_reported_as_refused() {
     let _webs: Vec<TestContainer> = (0..SERVERS)
         .map(|i| run_httpd(&format!("{scope}-w{i}"), "many", &["-P"]))
         .collect();
-    let mut havok = spawn(&havok_args(&scope, &etcd, &["--listen", "127.0.0.1:0"]));
+    let mut havok = spawn(&node_args(&scope, &etcd, &["--listen", "127.0.0.1:0"]));
     let base = listen_url(&mut havok).await;
     havok.wait_for_log("store refused a request", TIMEOUT).await;
     let health = wait_health(&base, 503, TIMEOUT).await;

@@ -309,26 +309,14 @@ pub async fn etcd_cluster_faults(b: Backend) {
         other => panic!("{other:?} has no etcd cluster"),
     };
     let scope = unique_name("cluster");
-    let havok = Havok::spawn(&[
-        "--backend",
+    let machines = cluster.machines();
+    let args = havok_args(
         b.flag(),
-        "-etcd-machines",
-        &cluster.machines(),
-        "-names",
         &format!("^{scope}-"),
-        "--node-id",
         &scope,
-        "--ttl",
-        TTL,
-        "--resync-interval",
-        "2s",
-        "--max-backoff",
-        "1s",
-        "--timeout",
-        "2s",
-        "--log-level",
-        "havok=debug,info",
-    ]);
+        &["-etcd-machines", &machines, "--ttl", TTL],
+    );
+    let havok = Havok::spawn(&strs(&args));
     let url = |c: &TestContainer| format!("http://127.0.0.1:{}", c.host_port(80));
     let want = |list: &[&TestContainer]| {
         let mut v: Vec<String> = list.iter().map(|c| url(c)).collect();

@@ -712,11 +712,6 @@ per_backend!(
 /// How long a one-shot havok (`havok routes`) may take.
 const ONE_SHOT: Duration = Duration::from_secs(30);
 
-#[cfg(feature = "etcd3")]
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
 /// Warning lines about `container` that contain `needle`.
 fn warnings_for(h: &Havok, container: &str, needle: &str) -> usize {
     h.log_text()

@@ -346,31 +346,21 @@ fn compiled_etcd_backends() -> Vec<&'static str> {
 }
 
 #[cfg(any(feature = "etcd3", feature = "etcd2"))]
-/// Every havok of these tests: `--node-id` is `args[5]`.
+/// Every havok of these tests: `--node-id` is `args[5]`; `--log-level` only
+/// when `extra` gives none.
 fn args(backend: &str, scope: &str, machines: &str, extra: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--backend",
+    let mut args = havok_args(
         backend,
-        "-names",
         &format!("^{scope}-"),
-        "--node-id",
         "n1",
-        "--ttl",
-        "6s",
-        "--resync-interval",
-        "2s",
-        "--max-backoff",
-        "1s",
-        "--timeout",
-        "2s",
-        "-etcd-machines",
-        machines,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if !extra.iter().any(|a| a == "--log-level") {
-        args.extend(["--log-level".into(), "havok=debug,info".into()]);
+        &["-etcd-machines", machines],
+    );
+    if extra.iter().any(|a| a == "--log-level") {
+        let at = args
+            .iter()
+            .position(|a| a == "--log-level")
+            .expect("havok_args sets it");
+        args.drain(at..at + 2);
     }
     args.extend(extra.iter().cloned());
     args
@@ -401,9 +391,4 @@ fn store_warnings(h: &Havok) -> Vec<String> {
 #[cfg(any(feature = "etcd3", feature = "etcd2"))]
 fn owned(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
-}
-
-#[cfg(any(feature = "etcd3", feature = "etcd2"))]
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }

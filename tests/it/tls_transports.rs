@@ -161,33 +161,20 @@ fn docker_tls_env(certs: &TempDir) -> [(&'static str, &str); 2] {
 /// havok `--backend vulcand-api` at `https://<proxy>`, verified with `ca`.
 #[cfg(feature = "vulcand-api")]
 fn api_args(scope: &str, proxy: &TlsProxy, ca: &str) -> Vec<String> {
-    [
-        "--backend",
+    let api = format!("https://{}", proxy.addr());
+    havok_args(
         "vulcand-api",
-        "-names",
         &format!("^{scope}-"),
-        "--node-id",
         "n1",
-        "--ttl",
-        "6s",
-        "--resync-interval",
-        "2s",
-        "--max-backoff",
-        "1s",
-        "--timeout",
-        "2s",
-        "--vulcand-api",
-        &format!("https://{}", proxy.addr()),
-        "--vulcand-ca",
-        ca,
-        "--listen",
-        "127.0.0.1:0",
-        "--log-level",
-        "havok=debug,info",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+        &[
+            "--vulcand-api",
+            &api,
+            "--vulcand-ca",
+            ca,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )
 }
 
 #[cfg(feature = "vulcand-api")]
@@ -198,11 +185,6 @@ fn contract_addr(
     url.strip_prefix("http://")
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("the contract server's URL {url} is http://<addr>"))
-}
-
-#[cfg(feature = "vulcand-api")]
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 /// Waits for three `<what> unavailable` retries (warnings, or the debug

@@ -63,8 +63,7 @@ pub struct Fixture {
 }
 
 /// Short TTL and resync so that scenarios converge in seconds.
-pub const TTL: &str = "6s";
-pub const RESYNC: &str = "2s";
+pub use crate::support::args::{RESYNC, TTL};
 
 impl Fixture {
     pub async fn start(backend: Backend, test: &str) -> Fixture {
@@ -143,27 +142,9 @@ impl Fixture {
 
     /// Like [`args`](Self::args) with another `-names` regex (several nodes splitting one Docker).
     pub fn args_with_names(&self, node: &str, names: &str, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "--backend".into(),
-            self.backend.flag().into(),
-            "-names".into(),
-            names.into(),
-            "--node-id".into(),
-            node.into(),
-            "--ttl".into(),
-            TTL.into(),
-            "--resync-interval".into(),
-            RESYNC.into(),
-            "--max-backoff".into(),
-            "1s".into(),
-            "--timeout".into(),
-            "2s".into(),
-            "--log-level".into(),
-            "havok=debug,info".into(),
-        ];
-        args.extend(self.store_args.iter().cloned());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        let mut rest: Vec<&str> = self.store_args.iter().map(String::as_str).collect();
+        rest.extend_from_slice(extra);
+        havok_args(self.backend.flag(), names, node, &rest)
     }
 
     /// Starts havok as node `node` with the fixture's arguments and `extra`.

@@ -2,6 +2,7 @@
 //! binary, and store views that let one scenario run against every backend.
 //!
 //! # Layout
+//! - `args`: the flags every test havok gets (backend, names, node, short timings).
 //! - `docker`: the `docker` CLI, unique `havok-test-` names, container and network guards.
 //! - `images`: the test images (busybox httpd, etcd), built once per input hash.
 //! - `etcd`: one etcd server or a cluster in containers, on fixed published ports.
@@ -26,6 +27,7 @@
 // re-exports below are its one import list (`use crate::support::*`).
 #![allow(dead_code, unused_imports)]
 
+pub mod args;
 pub mod certs;
 pub mod child;
 pub mod docker;
@@ -43,6 +45,7 @@ pub mod vulcand;
 pub mod vulcand_contract;
 pub mod wait;
 
+pub use args::{havok_args, strs};
 pub use child::Havok;
 pub use docker::{
     docker, run_httpd, start_httpd, try_docker, unique_name, TestContainer, TestNetwork,
