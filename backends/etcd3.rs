@@ -22,11 +22,10 @@ use etcd_client::{
 use serde_json::{json, Value};
 
 use crate::config::{Config, ConfigError};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
+use crate::ids::{RouteId, RouteKey, ServerId};
+use crate::model::{RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
-use crate::vulcand::{
-    Layout, RouteId, RouteObjects, ServerId, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID,
-};
+use crate::vulcand::{Layout, RouteObjects, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID};
 
 /// The ops of one route's put besides its servers' (two each): backend,
 /// frontend, two middlewares (put or delete), marker.

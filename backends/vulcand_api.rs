@@ -25,9 +25,10 @@ use serde_json::{json, Value};
 
 use super::http;
 use crate::config::{Config, ConfigError, TlsFiles};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
+use crate::ids::{RouteId, RouteKey, ServerId};
+use crate::model::{RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
-use crate::vulcand::{self, parse_route_expression, RouteId, RouteObjects, ServerId};
+use crate::vulcand::{self, parse_route_expression, RouteObjects};
 
 /// The middleware ids havok writes; any other middleware is an operator's.
 const HAVOK_MIDDLEWARES: [&str; 2] = [vulcand::RATELIMIT_ID, vulcand::CONNLIMIT_ID];

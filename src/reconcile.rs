@@ -18,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::docker::DockerUpdate;
 use crate::gate::Gate;
+use crate::ids::RouteKey;
 use crate::metrics::{ActionLabel, BackendLabel, Metrics, WriteLabels};
-use crate::model::{
-    route_container, Container, RouteKey, RouteSpec, RouteTable, Rules, ServerSpec, Verdict,
-};
+use crate::model::{route_container, Container, RouteSpec, RouteTable, Rules, ServerSpec, Verdict};
 use crate::probe::Answered;
 use crate::readiness::ProbeRules;
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
@@ -691,8 +690,8 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ServerId;
     use crate::model::{Limits, RateLimit};
-    use crate::vulcand::ServerId;
 
     fn spec(host: &str) -> RouteSpec {
         RouteSpec {

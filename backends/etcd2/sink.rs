@@ -22,9 +22,10 @@ use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
 use crate::backends::http;
 use crate::config::{Config, ConfigError};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
+use crate::ids::{RouteId, RouteKey, ServerId};
+use crate::model::{RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
-use crate::vulcand::{Layout, RouteId, ServerId, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID};
+use crate::vulcand::{Layout, ServerRecord, CONNLIMIT_ID, RATELIMIT_ID};
 
 /// The middleware ids havok writes; others under a frontend are not havok's.
 pub(super) const HAVOK_MIDDLEWARES: [&str; 2] = [RATELIMIT_ID, CONNLIMIT_ID];

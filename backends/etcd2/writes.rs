@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use super::keys::{Delete, Deleted, Read};
 use super::sink::{Etcd2Sink, Marker, HAVOK_MIDDLEWARES};
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
+use crate::ids::{RouteKey, ServerId};
+use crate::model::{RouteSpec, ServerSpec};
 use crate::sink::SinkError;
-use crate::vulcand::{server_value, RouteObjects, ServerId, ServerRecord};
+use crate::vulcand::{server_value, RouteObjects, ServerRecord};
 
 impl Etcd2Sink {
     /// Backend, this node's servers (with bookkeeping), frontend, middlewares:
