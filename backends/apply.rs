@@ -5,9 +5,8 @@
 
 use async_trait::async_trait;
 
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Op, RoutePut, SinkError};
-use crate::vulcand::ServerId;
 
 /// How one backend's transport writes what the ops come down to.
 #[async_trait]

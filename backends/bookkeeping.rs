@@ -12,8 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{RouteKey, ServerSpec};
-use crate::vulcand::{RouteId, ServerId};
+use crate::ids::{RouteId, RouteKey, ServerId};
+use crate::model::ServerSpec;
 
 /// Where havok's own keys live, for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Observed, RouteState, ServerState};
-use crate::vulcand::ServerId;
 
 /// The routes a pass reads, in order, each once: those the reconciler asked
 /// about and those this node's records name.

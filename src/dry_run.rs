@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use crate::model::RouteKey;
+use crate::ids::RouteKey;
 use crate::plan::record;
 use crate::sink::{Observed, Op, RouteSink, SinkError};
 

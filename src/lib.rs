@@ -3,11 +3,14 @@
 //! # Layout
 //! - `cli`: the raw flags, both spellings of the original's.
 //! - `config`: figment merge of defaults < file < `HAVOK_*` < flags into one validated `Config`.
-//! - `model`: pure: container → routes and servers; the route table.
+//! - `ids`: pure: route keys and the route and server ids (prefix-free, stable, per node).
+//! - `model/`: pure: container → routes and servers; the route table. `container`
+//!   (Docker's facts), `rules` (flags, labels, middlewares), `route` (hosts, path),
+//!   `endpoint` (the server URL), `table`; `route_container` and its `Verdict` in `mod.rs`.
 //! - `readiness`: pure: whether a routed server is written now or after a probe answers.
 //! - `gate`: the reconciler's readiness gate: ready servers and probes in flight.
 //! - `probe`: the readiness probes (HTTP or TCP), one task per waiting server.
-//! - `vulcand`: Vulcand's layout: ids, keys, JSON values.
+//! - `vulcand`: Vulcand's layout: key paths and JSON values.
 //! - `sink`: the `RouteSink` trait every backend implements.
 //! - `backends` (in `backends/`): one `RouteSink` per Cargo feature, and `build()`.
 //! - `dry_run`: the sink behind `--dry-run`.
@@ -25,6 +28,7 @@ pub mod config;
 pub mod docker;
 pub mod dry_run;
 pub mod gate;
+pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod plan;

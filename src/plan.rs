@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::model::{RouteKey, RouteTable, ServerSpec};
+use crate::ids::RouteKey;
+use crate::model::{RouteTable, ServerSpec};
 use crate::sink::{Observed, Op, RoutePut, RouteState, ServerState};
 use crate::vulcand::RouteObjects;
 

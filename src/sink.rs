@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::model::{RouteKey, RouteSpec, ServerSpec};
-use crate::vulcand::{RouteObjects, ServerId};
+use crate::ids::{RouteKey, ServerId};
+use crate::model::{RouteSpec, ServerSpec};
+use crate::vulcand::RouteObjects;
 
 /// One change to the store, computed by the plan (`crate::plan`) from a
 /// difference between the desired table and what the store holds. Every op

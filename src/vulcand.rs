@@ -1,123 +1,18 @@
-//! Vulcand's object layout as Vulcand parses it: ids, key paths and JSON values.
+//! Vulcand's object layout as Vulcand parses it: key paths and JSON values
+//! (the route and server ids in them are [`crate::ids`]).
 //!
 //! Facts from vulcand/vulcand v0.9.2 (`engine/model.go`, `engine/etcdng/v3/etcd.go`,
-//! `engine/etcdng/v2/etcd.go`, `plugin/ratelimit`, `plugin/connlimit`) and
-//! `../shared/VULCAND.md`, which was checked against a real Vulcand:
+//! `engine/etcdng/v2/etcd.go`, `plugin/ratelimit`, `plugin/connlimit`), as
+//! `docs/vulcand.md` records them, checked against a real Vulcand:
 //! - `<p>/backends/<bid>/backend` = `{"Type":"http"}`
 //! - `<p>/backends/<bid>/servers/<sid>` = `{"URL":"http://10.0.0.5:32768"}`
 //! - `<p>/frontends/<fid>/frontend` = ``{"Type":"http","BackendId":"<bid>","Route":"Host(`h`) && PathRegexp(`/.*`)"}``
 //! - `<p>/frontends/<fid>/middlewares/<mid>` = `{"Type":"ratelimit","Priority":1,"Middleware":{…}}`
-//!
-//! Vulcand's v3 engine deletes by key prefix, so no id havok writes may be a
-//! prefix of another: every id is `<readable part without dots>.<fixed-length hex>`,
-//! which makes the set prefix-free (the only dot is at the same place in both).
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::model::{dns_safe, Limits, RouteKey, RouteSpec};
-
-/// The id of a route's backend and of its frontend (Vulcand keeps them in separate namespaces).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RouteId(String);
-
-impl RouteId {
-    /// `foo.local` → `foo-local.<10 hex>`; `foo.local` + `/api` → `foo-local-api.<10 hex>`.
-    pub fn of(key: &RouteKey) -> RouteId {
-        let readable = match &key.path {
-            Some(path) => format!("{}-{}", key.host, path),
-            None => key.host.clone(),
-        };
-        let hash = digest(&[
-            key.host.as_bytes(),
-            key.path.as_deref().unwrap_or("").as_bytes(),
-        ]);
-        RouteId(format!("{}.{}", readable_part(&readable), &hash[..10]))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The id of one container's server: unique per node and container name, so
-/// two Docker hosts each running `web-1` never touch each other's server.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ServerId(String);
-
-impl ServerId {
-    /// `node-a`, `web-1` → `node-a--web-1.<8 hex of node><8 hex of node and name>`.
-    pub fn new(node: &str, container: &str) -> ServerId {
-        let readable = format!("{}--{}", readable_part(node), readable_part(container));
-        ServerId(format!(
-            "{}.{}{}",
-            readable,
-            node_tag(node),
-            &digest(&[node.as_bytes(), container.as_bytes()])[..8]
-        ))
-    }
-
-    /// Takes an id read from the store as it is.
-    pub fn from_raw(id: &str) -> ServerId {
-        ServerId(id.to_string())
-    }
-
-    /// Whether havok wrote this id for `node` (the first half of the hex part).
-    pub fn owned_by(&self, node: &str) -> bool {
-        match self.0.rsplit_once('.') {
-            Some((_, hex)) => {
-                hex.len() == 16
-                    && hex.bytes().all(|b| b.is_ascii_hexdigit())
-                    && hex.starts_with(&node_tag(node))
-            }
-            None => false,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ServerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Display for RouteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn node_tag(node: &str) -> String {
-    digest(&[b"node", node.as_bytes()])[..8].to_string()
-}
-
-fn readable_part(s: &str) -> String {
-    let slug = dns_safe(s);
-    let slug = if slug.is_empty() {
-        "x".to_string()
-    } else {
-        slug
-    };
-    slug.chars().take(60).collect()
-}
-
-fn digest(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    hex::encode(h.finalize())
-}
+use crate::ids::{RouteId, RouteKey, ServerId};
+use crate::model::{Limits, RouteSpec};
 
 /// Middleware ids havok writes under its frontends. Neither is a prefix of the other.
 pub const RATELIMIT_ID: &str = "havok-ratelimit";
@@ -308,50 +203,6 @@ pub fn parse_route_expression(route: &str) -> Option<RouteKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// No two ids havok can write are prefixes of each other, even when the readable parts are.
-    #[test]
-    fn ids_are_prefix_free() {
-        let keys = [
-            RouteKey::host("foo.local"),
-            RouteKey::host("foo.local.au"),
-            RouteKey::host("foo-local"),
-            RouteKey {
-                host: "foo.local".into(),
-                path: Some("/api".into()),
-            },
-            RouteKey {
-                host: "foo.local".into(),
-                path: Some("/api2".into()),
-            },
-        ];
-        let mut ids: Vec<String> = keys.iter().map(|k| k.id().to_string()).collect();
-        for node in ["a", "ab", "node-1", "node-10"] {
-            for name in ["s1", "s10", "web-1", "web-10", "web_1"] {
-                ids.push(ServerId::new(node, name).to_string());
-            }
-        }
-        for (i, a) in ids.iter().enumerate() {
-            for (j, b) in ids.iter().enumerate() {
-                if i != j {
-                    assert!(!b.starts_with(a.as_str()), "{a} is a prefix of {b}");
-                }
-            }
-        }
-    }
-
-    /// Ids are deterministic and readable.
-    #[test]
-    fn ids_are_stable() {
-        let id = RouteKey::host("foo.local").id();
-        assert_eq!(id, RouteKey::host("foo.local").id());
-        assert!(id.as_str().starts_with("foo-local."), "{id}");
-        let sid = ServerId::new("node-a", "web-1");
-        assert!(sid.as_str().starts_with("node-a--web-1."), "{sid}");
-        assert!(sid.owned_by("node-a"));
-        assert!(!sid.owned_by("node-b"));
-        assert!(!ServerId::from_raw("web-1").owned_by("node-a"));
-    }
 
     #[test]
     fn keys_follow_vulcand_layout() {

@@ -20,9 +20,9 @@ use crate::backends::bookkeeping::{RouteMarker, ServerRecord, StateLayout};
 use crate::backends::http;
 use crate::backends::observe::{add_route, own_servers, routes_to_read};
 use crate::config::{Config, ConfigError};
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, SinkError};
-use crate::vulcand::{is_havok_middleware, server_url, stored_json, Layout, ServerId};
+use crate::vulcand::{is_havok_middleware, server_url, stored_json, Layout};
 
 /// How many routes' puts `apply` runs at once.
 const PARALLEL_PUTS: usize = 16;

@@ -8,9 +8,9 @@ use super::keys::{Delete, Deleted, Read};
 use super::sink::Etcd2Sink;
 use crate::backends::apply::Writes;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{RoutePut, SinkError};
-use crate::vulcand::{server_value, ServerId};
+use crate::vulcand::server_value;
 
 #[async_trait]
 impl Writes for Etcd2Sink {

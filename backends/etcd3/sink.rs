@@ -12,9 +12,9 @@ use super::Etcd3Sink;
 use crate::backends::apply::{self, Writes};
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
 use crate::backends::observe::{add_route, count_read, own_servers, routes_to_read};
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, SinkError};
-use crate::vulcand::{is_havok_middleware, server_url, stored_json, ServerId};
+use crate::vulcand::{is_havok_middleware, server_url, stored_json};
 
 #[async_trait]
 impl RouteSink for Etcd3Sink {

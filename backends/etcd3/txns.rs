@@ -6,7 +6,8 @@ use etcd_client::{Compare, CompareOp, DeleteOptions, PutOptions, Txn, TxnOp};
 
 use super::Etcd3Sink;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
-use crate::model::{RouteKey, ServerSpec};
+use crate::ids::RouteKey;
+use crate::model::ServerSpec;
 use crate::sink::{RoutePut, SinkError};
 use crate::vulcand::server_value;
 

@@ -33,8 +33,7 @@ use reqwest::Url;
 
 use super::http;
 use crate::config::{Config, ConfigError, TlsFiles};
-use crate::model::RouteKey;
-use crate::vulcand::ServerId;
+use crate::ids::{RouteKey, ServerId};
 use wire::without_credentials;
 
 /// Writes routes through Vulcand's HTTP API.

@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use super::client::Counted;
 use super::wire::List;
 use super::VulcandApiSink;
+use crate::ids::RouteId;
 use crate::sink::{Observed, SinkError};
-use crate::vulcand::RouteId;
 
 /// One GET of api.go.
 #[derive(Debug, Clone, Copy)]

@@ -13,9 +13,9 @@ use super::wire::{havok_route, ApiBackend, ApiFrontend, ApiMiddleware, ApiServer
 use super::VulcandApiSink;
 use crate::backends::apply;
 use crate::backends::observe::{add_route, own_servers, routes_to_read};
-use crate::model::RouteKey;
+use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Observed, Op, RouteSink, RouteState, ServerState, SinkError};
-use crate::vulcand::{is_havok_middleware, ServerId};
+use crate::vulcand::is_havok_middleware;
 
 #[async_trait]
 impl RouteSink for VulcandApiSink {

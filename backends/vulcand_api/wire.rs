@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use super::client::Counted;
-use crate::model::RouteKey;
+use crate::ids::RouteKey;
 use crate::vulcand::parse_route_expression;
 
 /// The route a frontend is havok's for: its Route parses as one havok writes

@@ -9,9 +9,9 @@ use super::reads::Read;
 use super::wire::{havok_route, with_id, ApiFrontend, ApiServer};
 use super::VulcandApiSink;
 use crate::backends::apply::Writes;
-use crate::model::RouteKey;
+use crate::ids::{RouteId, RouteKey, ServerId};
 use crate::sink::{Observed, RoutePut, SinkError};
-use crate::vulcand::{server_value, RouteId, ServerId, HAVOK_MIDDLEWARES};
+use crate::vulcand::{server_value, HAVOK_MIDDLEWARES};
 
 impl VulcandApiSink {
     /// Vulcand's order: backend, servers, frontend, middlewares

@@ -35,8 +35,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use havok::docker::Watcher;
-use havok::model::RouteKey;
-use havok::vulcand::{RouteId, ServerId};
+use havok::ids::{RouteId, RouteKey, ServerId};
 use regex::Regex;
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! Table-driven tests of the plan and of recording its ops.
 
 use super::*;
+use crate::ids::ServerId;
 use crate::model::{Limits, RateLimit, RouteSpec};
-use crate::vulcand::ServerId;
 
 fn spec(host: &str) -> RouteSpec {
     RouteSpec {

@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 use super::report::log_op;
 use super::{gc_due, Reconciler};
+use crate::ids::RouteKey;
 use crate::metrics::{BackendLabel, WriteLabels};
-use crate::model::{RouteKey, RouteTable};
+use crate::model::RouteTable;
 use crate::plan::{plan, record};
 use crate::sink::{Op, SinkError};
 

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Reconciler;
-use crate::model::{RouteKey, RouteTable};
+use crate::ids::RouteKey;
+use crate::model::RouteTable;
 use crate::plan::Conflict;
 use crate::sink::Op;
 

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use havok::backends::etcd2::Etcd2Sink;
 use havok::config::{Config, RawConfig};
-use havok::model::{Limits, RateLimit, RouteKey, RouteSpec, ServerSpec};
+use havok::ids::{RouteKey, ServerId};
+use havok::model::{Limits, RateLimit, RouteSpec, ServerSpec};
 use havok::sink::{Op, RouteSink, SinkError};
-use havok::vulcand::{Layout, RouteObjects, ServerId, RATELIMIT_ID};
+use havok::vulcand::{Layout, RouteObjects, RATELIMIT_ID};
 use serde_json::{json, Value};
 
 use crate::support::ops::{delete, put, remove_if_empty, server, set};

@@ -28,8 +28,8 @@ async fn httpd_answers_with_its_hostname() {
 #[cfg(all(feature = "etcd3", feature = "etcd2"))]
 #[tokio::test(flavor = "multi_thread")]
 async fn etcd_server_keeps_port_and_data() {
-    use havok::model::RouteKey;
-    use havok::vulcand::{backend_value, frontend_value, server_value, Layout, ServerId};
+    use havok::ids::{RouteKey, ServerId};
+    use havok::vulcand::{backend_value, frontend_value, server_value, Layout};
 
     let etcd = EtcdServer::start().await;
     let key = RouteKey::host("foo.local");

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 #[cfg(feature = "etcd3")]
 use std::time::Duration;
 
-use havok::model::RouteKey;
+use havok::ids::RouteKey;
 use serde_json::Value;
 
 use crate::scenarios::proxy::DockerProxy;

@@ -185,9 +185,10 @@ mod sink {
 
     use havok::backends::vulcand_api::VulcandApiSink;
     use havok::config::{Config, RawConfig};
-    use havok::model::{ConnLimit, Limits, RateLimit, RouteKey, RouteSpec};
+    use havok::ids::{RouteKey, ServerId};
+    use havok::model::{ConnLimit, Limits, RateLimit, RouteSpec};
     use havok::sink::{Op, RouteSink, RouteState, ServerState, SinkError};
-    use havok::vulcand::{self, ServerId, CONNLIMIT_ID, RATELIMIT_ID};
+    use havok::vulcand::{self, CONNLIMIT_ID, RATELIMIT_ID};
     use serde_json::json;
 
     use super::post;

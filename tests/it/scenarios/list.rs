@@ -24,7 +24,7 @@ pub async fn route_appears(b: Backend) {
     assert_eq!(frontend["Route"], "Host(`foo.local`) && PathRegexp(`/.*`)");
     assert_eq!(
         frontend["BackendId"],
-        havok::model::RouteKey::host("foo.local").id().as_str()
+        havok::ids::RouteKey::host("foo.local").id().as_str()
     );
     // The URL written is the one that answers for the container.
     let answer = http_get(&format!("{}/", f.url_of(&web)))

@@ -294,7 +294,7 @@ impl Fixture {
 impl Fixture {
     /// Deletes the route's frontend directly in the store, as an operator might.
     pub async fn delete_frontend_by_hand(&self, host: &str) {
-        let id = havok::model::RouteKey::host(host).id();
+        let id = havok::ids::RouteKey::host(host).id();
         match self.backend {
             #[cfg(feature = "etcd3")]
             Backend::Etcd3 => {

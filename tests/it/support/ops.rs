@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use havok::model::{RouteKey, RouteSpec, ServerSpec};
+use havok::ids::{RouteKey, ServerId};
+use havok::model::{RouteSpec, ServerSpec};
 use havok::sink::{Op, RoutePut};
-use havok::vulcand::ServerId;
 
 /// Node `node`'s server for `container`, at 127.0.0.1:`port`.
 pub fn server(node: &str, container: &str, port: u16) -> ServerSpec {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use havok::model::RouteKey;
+use havok::ids::RouteKey;
 use serde_json::Value;
 
 /// A route's backend as stored: its value, if present, and its servers.
