@@ -21,7 +21,7 @@ use etcd_client::{
 };
 use serde_json::{json, Value};
 
-use crate::config::{Config, ConfigError};
+use super::{EtcdSettings, SinkTiming};
 use crate::model::{RouteKey, RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
 use crate::vulcand::{
@@ -51,12 +51,13 @@ pub struct Etcd3Sink {
 }
 
 impl Etcd3Sink {
-    pub fn new(config: &Config, node: &str) -> Result<Etcd3Sink, ConfigError> {
+    /// A sink for `node` on the etcd v3 members `settings` name; connects on `connect`.
+    pub fn new(settings: EtcdSettings, timing: SinkTiming, node: &str) -> Etcd3Sink {
         let mut options = ConnectOptions::new()
-            .with_connect_timeout(config.timeout)
-            .with_timeout(config.timeout)
-            .with_keep_alive(Duration::from_secs(10), config.timeout);
-        if let Some(tls) = &config.etcd_tls {
+            .with_connect_timeout(timing.timeout)
+            .with_timeout(timing.timeout)
+            .with_keep_alive(Duration::from_secs(10), timing.timeout);
+        if let Some(tls) = &settings.tls {
             let mut t = TlsOptions::new();
             if let Some(ca) = &tls.ca {
                 t = t.ca_certificate(Certificate::from_pem(ca));
@@ -66,26 +67,23 @@ impl Etcd3Sink {
             }
             options = options.with_tls(t);
         }
-        if let Some((user, password)) = &config.etcd_auth {
+        if let Some((user, password)) = &settings.auth {
             options = options.with_user(user.clone(), password.expose().to_string());
         }
-        let layout = Layout::new(&config.etcd_prefix);
-        let state_prefix = config.state_prefix.trim_end_matches('/').to_string();
-        check_prefixes(layout.prefix(), &state_prefix)?;
-        Ok(Etcd3Sink {
-            endpoints: config.etcd_machines.clone(),
+        Etcd3Sink {
+            endpoints: settings.machines,
             options,
-            layout,
-            state_prefix,
+            layout: Layout::new(&settings.prefix),
+            state_prefix: settings.state_prefix,
             node: node.to_string(),
-            ttl: config.ttl,
-            timeout: config.timeout,
+            ttl: timing.ttl,
+            timeout: timing.timeout,
             client: None,
             lease: None,
             keeper: None,
             unhealthy: AtomicBool::new(false),
-            max_ops: config.etcd_max_txn_ops,
-        })
+            max_ops: settings.max_txn_ops,
+        }
     }
 
     fn store(&self) -> String {
@@ -434,22 +432,6 @@ fn refusal_hint(message: &str, max_ops: usize) -> Option<String> {
     }
 }
 
-/// Refuses a bookkeeping prefix that overlaps Vulcand's. Vulcand's v3 engine
-/// reads and watches `-etcdKey` as a plain string prefix (`WithPrefix`), so
-/// with `vulcand` it also sees `vulcand2/…`: either prefix being a string
-/// prefix of the other puts havok's records in Vulcand's view, or Vulcand's
-/// keys under havok's.
-fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
-    if !(vulcand.starts_with(state) || state.starts_with(vulcand)) {
-        return Ok(());
-    }
-    Err(ConfigError::Invalid(format!(
-        "--state-prefix {state:?} overlaps --etcd-prefix {vulcand:?}: Vulcand's etcd v3 engine reads \
-         every key that starts with {vulcand:?}, so neither may start with the other \
-         (expected a prefix of its own, e.g. havok)"
-    )))
-}
-
 /// gRPC status codes (etcd-client re-exports tonic's `Status`, not `Code`).
 use tonic::Code as tonic_code;
 
@@ -744,29 +726,6 @@ impl Etcd3Sink {
                 Ok(())
             }
             Op::Put { .. } => unreachable!("puts are batched"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
-    #[test]
-    fn overlapping_prefixes_are_refused() {
-        for (vulcand, state, ok) in [
-            ("vulcand", "havok", true),
-            ("vulcand", "havok/vulcand", true),
-            ("/vulcand", "/havok", true),
-            ("vulcand", "vulcand/havok", false),
-            ("vulcand", "vulcand2", false),
-            ("vulcand", "vul", false),
-            ("a/b", "a", false),
-            ("vulcand", "vulcand", false),
-        ] {
-            let got = check_prefixes(vulcand, state);
-            assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
     }
 }

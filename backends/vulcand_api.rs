@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use super::http;
-use crate::config::{Config, ConfigError, TlsFiles};
+use super::{http, SinkTiming, TlsFiles, VulcandApiSettings};
+use crate::config::ConfigError;
 use crate::model::{RouteKey, RouteSpec, ServerSpec};
 use crate::sink::{Observed, Op, RouteSink, RouteState, SinkError};
 use crate::vulcand::{self, parse_route_expression, RouteId, RouteObjects, ServerId};
@@ -52,21 +52,22 @@ pub struct VulcandApiSink {
 }
 
 impl VulcandApiSink {
-    pub fn new(config: &Config, node: &str) -> Result<VulcandApiSink, ConfigError> {
-        let api = config.vulcand_api.trim_end_matches('/').to_string();
-        let url = Url::parse(&api).map_err(|e| {
-            ConfigError::Invalid(format!("--vulcand-api {api:?} is not a URL: {e}"))
-        })?;
+    /// A sink for `node` on the API `settings` name.
+    pub fn new(
+        settings: VulcandApiSettings,
+        timing: SinkTiming,
+        node: &str,
+    ) -> Result<VulcandApiSink, ConfigError> {
         let tls = TlsFiles {
-            ca: config.vulcand_ca.clone(),
+            ca: settings.ca,
             identity: None,
         };
         Ok(VulcandApiSink {
-            store: format!("Vulcand API {}", without_credentials(url)),
-            api,
-            client: http::client(Some(&tls), config.timeout)?,
+            store: format!("Vulcand API {}", without_credentials(settings.url)),
+            api: settings.api,
+            client: http::client(Some(&tls), timing.timeout)?,
             node: node.to_string(),
-            ttl: config.ttl,
+            ttl: timing.ttl,
             present: BTreeSet::new(),
             written: BTreeMap::new(),
         })
