@@ -49,7 +49,7 @@ fn invalid(msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(msg.into())
 }
 
-/// The backends `--backend` can name: only names here; which are compiled
+/// The names `--backend` accepts: only names here; which are compiled
 /// in, and what each needs, is decided where the sinks are built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum BackendKind {
