@@ -110,12 +110,13 @@ fn unreadable_certificate_files_are_configuration_errors() {
         ),
     ];
     // The API's CA is only the API backend's setting: read when it is chosen.
-    #[cfg(feature = "vulcand-api")]
-    cases.push((
-        vec!["--backend", "vulcand-api", "--vulcand-ca", &missing],
-        "--vulcand-ca",
-        &missing,
-    ));
+    cases.extend(cfg!(feature = "vulcand-api").then(|| {
+        (
+            vec!["--backend", "vulcand-api", "--vulcand-ca", &missing],
+            "--vulcand-ca",
+            missing.as_str(),
+        )
+    }));
     for (extra, flag, names) in cases {
         let mut all = vec!["--node-id", "n1", "-etcd-machines", "https://127.0.0.1:1"];
         all.extend(extra.iter().copied());
