@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, TlsFiles};
+use super::files::TlsFiles;
+use crate::config::ConfigError;
 
 /// Builds a client that verifies servers with `tls.ca` (else the system roots)
 /// and presents `tls.identity` when given.

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - `cli`: the raw flags, both spellings of the original's.
-//! - `config`: figment merge of defaults < file < `HAVOK_*` < flags into one validated `Config`.
+//! - `config` (a folder): figment merge of defaults < file < `HAVOK_*` < flags into one
+//!   validated `Config` (`raw`: the settings as spelled; `build`: one builder per section;
+//!   `store`: the store settings, kept as given for the chosen backend to validate).
 //! - `ids`: pure: route keys and the route and server ids (prefix-free, stable, per node).
 //! - `model/`: pure: container → routes and servers; the route table. `container`
 //!   (Docker's facts), `rules` (flags, labels, middlewares), `route` (hosts, path),
@@ -12,7 +14,8 @@
 //! - `probe`: the readiness probes (HTTP or TCP), one task per waiting server.
 //! - `vulcand`: Vulcand's layout: key paths and JSON values.
 //! - `sink`: the `RouteSink` trait every backend implements.
-//! - `backends` (in `backends/`): one `RouteSink` per Cargo feature, and `build()`.
+//! - `backends` (in `backends/`): one `RouteSink` per Cargo feature; `Backend`, the chosen
+//!   one with its own settings (`etcd_settings`, `vulcand_api_settings`), which builds the sink.
 //! - `dry_run`: the sink behind `--dry-run`.
 //! - `docker`: bollard: list, watch events, reconnect with backoff.
 //! - `plan`: pure: the ops from what the store holds to what it should hold, and recording them.
@@ -48,6 +51,7 @@ pub mod backends;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::{Backend, SinkTiming};
 use crate::config::{Config, ConfigError};
 use crate::docker::Watcher;
 use crate::metrics::Metrics;
@@ -78,8 +82,14 @@ pub fn watcher(config: &Config) -> Watcher {
     )
 }
 
-/// Runs the bridge until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunError> {
+/// Runs the bridge until `shutdown` is cancelled, writing through `backend`
+/// (made from `config` by [`Backend::from_config`], so its settings were
+/// refused before anything ran; unused under `--dry-run`).
+pub async fn run(
+    config: Config,
+    backend: Backend,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let status = Status::default();
     let metrics = Metrics::default();
     if let Some(addr) = config.listen {
@@ -101,7 +111,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
     let sink: Box<dyn RouteSink> = if config.dry_run {
         Box::new(dry_run::DryRunSink::default())
     } else {
-        backends::build(&config, &node)?
+        backend.sink(SinkTiming::of(&config), &node)?
     };
     tracing::info!(
         backend = sink.name(),

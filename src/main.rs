@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
+use havok::backends::Backend;
 use havok::cli::{Cli, Command};
-use havok::config::Config;
+use havok::config::{Config, ConfigError};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -26,8 +27,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match Config::load(&cli) {
-        Ok(config) => config,
+    let (config, backend) = match load(&cli) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("havok: {e}");
             return ExitCode::from(2);
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
             None => {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(on_signals(shutdown.clone()));
-                match havok::run(config, shutdown).await {
+                match havok::run(config, backend, shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(havok::RunError::Config(e)) => {
                         eprintln!("havok: {e}");
@@ -76,6 +77,15 @@ fn main() -> ExitCode {
     // Requests still in flight (a dead store) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
     code
+}
+
+/// The configuration and the backend it names, with that backend's settings
+/// validated: every configuration error is found here, before anything runs
+/// (for `havok routes` too, which writes nothing but refuses what a run would).
+fn load(cli: &Cli) -> Result<(Config, Backend), ConfigError> {
+    let config = Config::load(cli)?;
+    let backend = Backend::from_config(&config)?;
+    Ok((config, backend))
 }
 
 /// First SIGTERM or SIGINT: graceful shutdown. Second: exit at once.

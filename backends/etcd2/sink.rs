@@ -17,9 +17,9 @@ use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
 use crate::backends::apply;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord, StateLayout};
-use crate::backends::http;
 use crate::backends::observe::{add_route, own_servers, routes_to_read};
-use crate::config::{Config, ConfigError};
+use crate::backends::{http, EtcdSettings, SinkTiming};
+use crate::config::ConfigError;
 use crate::ids::{RouteKey, ServerId};
 use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, SinkError};
 use crate::vulcand::{is_havok_middleware, server_url, stored_json, Layout};
@@ -45,20 +45,19 @@ pub struct Etcd2Sink {
 }
 
 impl Etcd2Sink {
-    pub fn new(config: &Config, node: &str) -> Result<Etcd2Sink, ConfigError> {
-        let (vulcand, state) = (rooted(&config.etcd_prefix), rooted(&config.state_prefix));
-        check_prefixes(&vulcand, &state)?;
-        let client = http::client(config.etcd_tls.as_ref(), config.timeout)?;
+    /// A sink for `node` on the etcd v2 members `settings` name.
+    pub fn new(
+        settings: EtcdSettings,
+        timing: SinkTiming,
+        node: &str,
+    ) -> Result<Etcd2Sink, ConfigError> {
+        let client = http::client(settings.tls.as_ref(), timing.timeout)?;
         Ok(Etcd2Sink {
-            api: KeysApi::new(
-                client,
-                config.etcd_machines.clone(),
-                config.etcd_auth.clone(),
-            ),
-            layout: Layout::new(&vulcand),
-            state: StateLayout::new(&state, node),
+            api: KeysApi::new(client, settings.machines, settings.auth),
+            layout: Layout::new(&settings.prefix),
+            state: StateLayout::new(&settings.state_prefix, node),
             node: node.to_string(),
-            ttl: config.ttl.as_secs().max(1),
+            ttl: timing.ttl.as_secs().max(1),
             held_keys: Mutex::new(BTreeSet::new()),
         })
     }
@@ -306,68 +305,7 @@ impl RouteSink for Etcd2Sink {
     }
 }
 
-/// `vulcand` → `/vulcand`; `/havok/` → `/havok`.
-fn rooted(prefix: &str) -> String {
-    format!("/{}", prefix.trim_matches('/'))
-}
-
-/// Refuses a bookkeeping prefix that overlaps Vulcand's. etcd v2 keys are
-/// paths and Vulcand's v2 engine reads the directory `-etcdKey`, so only a
-/// directory inside the other counts: `/vulcand2` is apart from `/vulcand`.
-fn check_prefixes(vulcand: &str, state: &str) -> Result<(), ConfigError> {
-    let parts = |p: &str| -> Vec<String> {
-        p.split('/')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    let (v, s) = (parts(vulcand), parts(state));
-    if !(v.starts_with(&s) || s.starts_with(&v)) {
-        return Ok(());
-    }
-    Err(ConfigError::Invalid(format!(
-        "--state-prefix {state:?} overlaps --etcd-prefix {vulcand:?}: on etcd v2 neither may be \
-         a directory inside the other (expected a prefix of its own, e.g. havok)"
-    )))
-}
-
 /// A key's JSON value (`crate::vulcand::stored_json`).
 fn json_of(node: &Node) -> Option<Value> {
     node.value.as_deref().map(stored_json)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each row: a configured prefix and the key root used in etcd v2.
-    #[test]
-    fn prefixes_are_rooted() {
-        for (given, want) in [
-            ("vulcand", "/vulcand"),
-            ("/vulcand", "/vulcand"),
-            ("vulcand/", "/vulcand"),
-            ("a/b", "/a/b"),
-        ] {
-            assert_eq!(rooted(given), want);
-        }
-    }
-
-    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
-    #[test]
-    fn overlapping_prefixes_are_refused() {
-        for (vulcand, state, ok) in [
-            ("vulcand", "havok", true),
-            ("vulcand", "vulcand2", true),
-            ("vulcand", "vul", true),
-            ("vulcand", "havok/vulcand", true),
-            ("vulcand", "vulcand/havok", false),
-            ("vulcand", "/vulcand/", false),
-            ("a/b", "a", false),
-            ("vulcand", "vulcand//havok", false),
-        ] {
-            let got = check_prefixes(&rooted(vulcand), &rooted(state));
-            assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
-        }
-    }
 }

@@ -29,10 +29,8 @@ mod writes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use reqwest::Url;
-
-use super::http;
-use crate::config::{Config, ConfigError, TlsFiles};
+use super::{http, SinkTiming, TlsFiles, VulcandApiSettings};
+use crate::config::ConfigError;
 use crate::ids::{RouteKey, ServerId};
 use wire::without_credentials;
 
@@ -56,21 +54,22 @@ pub struct VulcandApiSink {
 }
 
 impl VulcandApiSink {
-    pub fn new(config: &Config, node: &str) -> Result<VulcandApiSink, ConfigError> {
-        let api = config.vulcand_api.trim_end_matches('/').to_string();
-        let url = Url::parse(&api).map_err(|e| {
-            ConfigError::Invalid(format!("--vulcand-api {api:?} is not a URL: {e}"))
-        })?;
+    /// A sink for `node` on the API `settings` name.
+    pub fn new(
+        settings: VulcandApiSettings,
+        timing: SinkTiming,
+        node: &str,
+    ) -> Result<VulcandApiSink, ConfigError> {
         let tls = TlsFiles {
-            ca: config.vulcand_ca.clone(),
+            ca: settings.ca,
             identity: None,
         };
         Ok(VulcandApiSink {
-            store: format!("Vulcand API {}", without_credentials(url)),
-            api,
-            client: http::client(Some(&tls), config.timeout)?,
+            store: format!("Vulcand API {}", without_credentials(settings.url)),
+            api: settings.api,
+            client: http::client(Some(&tls), timing.timeout)?,
             node: node.to_string(),
-            ttl: config.ttl,
+            ttl: timing.ttl,
             held_routes: BTreeSet::new(),
             held_servers: BTreeMap::new(),
         })

@@ -102,9 +102,8 @@ fn configuration_errors_exit_2_with_one_line() {
         ),
         (vec!["--no-such-flag"], "--no-such-flag"),
     ];
-    // A state prefix inside Vulcand's is refused by the backend (after the
-    // flags, so --node-id keeps Docker out of it): a string prefix on v3, a
-    // directory on v2.
+    // A state prefix inside Vulcand's is refused by the backend's settings,
+    // at start: a string prefix on v3, a directory on v2.
     #[cfg(feature = "etcd3")]
     cases.push((
         vec![
@@ -128,6 +127,25 @@ fn configuration_errors_exit_2_with_one_line() {
             "vulcand/havok",
         ],
         "--state-prefix \"/vulcand/havok\" overlaps --etcd-prefix \"/vulcand\"",
+    ));
+    // Only the chosen backend's settings are checked: on etcd3 a bad
+    // --vulcand-api is no error, the state prefix is.
+    #[cfg(feature = "etcd3")]
+    cases.push((
+        vec![
+            "--backend",
+            "etcd3",
+            "--vulcand-api",
+            "nope",
+            "--state-prefix",
+            "vulcand2",
+        ],
+        "--state-prefix \"vulcand2\" overlaps --etcd-prefix \"vulcand\"",
+    ));
+    #[cfg(feature = "vulcand-api")]
+    cases.push((
+        vec!["--backend", "vulcand-api", "--vulcand-api", "nope"],
+        "--vulcand-api \"nope\": expected an http:// or https:// URL",
     ));
     for (args, want) in cases {
         let started = std::time::Instant::now();

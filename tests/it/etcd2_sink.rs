@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use havok::backends::etcd2::Etcd2Sink;
+use havok::backends::{EtcdSettings, SinkTiming};
 use havok::config::{Config, RawConfig};
 use havok::ids::{RouteKey, ServerId};
 use havok::model::{Limits, RateLimit, RouteSpec, ServerSpec};
@@ -413,8 +414,7 @@ async fn a_dead_member_is_skipped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn all_members_dead_is_unreachable() {
     let machines = "http://127.0.0.1:1,http://127.0.0.1:2";
-    let config = config(machines, "30s");
-    let mut sink = Etcd2Sink::new(&config, "node-a").unwrap();
+    let mut sink = new_sink(machines, "node-a", "30s");
     let started = Instant::now();
     let err = sink.connect().await.unwrap_err();
     match &err {
@@ -438,19 +438,21 @@ async fn all_members_dead_is_unreachable() {
 
 // Helpers.
 
-fn config(machines: &str, ttl: &str) -> Config {
-    Config::from_raw(RawConfig {
+fn new_sink(machines: &str, node: &str, ttl: &str) -> Etcd2Sink {
+    let config = Config::from_raw(RawConfig {
         backend: "etcd2".into(),
         etcd_machines: machines.into(),
         ttl: ttl.into(),
         timeout: "3s".into(),
         ..RawConfig::default()
     })
-    .unwrap()
+    .unwrap();
+    let settings = EtcdSettings::v2(&config.store).unwrap();
+    Etcd2Sink::new(settings, SinkTiming::of(&config), node).unwrap()
 }
 
 async fn start_sink(machines: &str, node: &str, ttl: &str) -> Etcd2Sink {
-    let mut sink = Etcd2Sink::new(&config(machines, ttl), node).unwrap();
+    let mut sink = new_sink(machines, node, ttl);
     sink.connect().await.unwrap();
     sink
 }

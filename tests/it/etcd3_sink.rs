@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use havok::backends::etcd3::Etcd3Sink;
+use havok::backends::{EtcdSettings, SinkTiming};
 use havok::config::{Config, RawConfig};
 use havok::sink::{RouteSink, SinkError};
 
@@ -17,7 +18,7 @@ use crate::support::{EtcdServer, TcpProxy};
 async fn keepalive_timeout_reconnects() {
     let etcd = EtcdServer::start().await;
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", etcd.port()).parse().unwrap()).await;
-    let mut sink = Etcd3Sink::new(&config(&proxy.url()), "node-a").unwrap();
+    let mut sink = new_sink(&proxy.url(), "node-a");
     sink.connect().await.unwrap();
     sink.keepalive().await.unwrap();
 
@@ -49,13 +50,15 @@ async fn keepalive_timeout_reconnects() {
 
 // Helpers.
 
-fn config(machines: &str) -> Config {
-    Config::from_raw(RawConfig {
+fn new_sink(machines: &str, node: &str) -> Etcd3Sink {
+    let config = Config::from_raw(RawConfig {
         backend: "etcd3".into(),
         etcd_machines: machines.into(),
         ttl: "30s".into(),
         timeout: "2s".into(),
         ..RawConfig::default()
     })
-    .unwrap()
+    .unwrap();
+    let settings = EtcdSettings::v3(&config.store).unwrap();
+    Etcd3Sink::new(settings, SinkTiming::of(&config), node)
 }

@@ -184,6 +184,7 @@ mod sink {
     use std::time::{Duration, Instant};
 
     use havok::backends::vulcand_api::VulcandApiSink;
+    use havok::backends::{SinkTiming, VulcandApiSettings};
     use havok::config::{Config, RawConfig};
     use havok::ids::{RouteKey, ServerId};
     use havok::model::{ConnLimit, Limits, RateLimit, RouteSpec};
@@ -578,7 +579,7 @@ mod sink {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
-        let mut sink = VulcandApiSink::new(&config(&url, "2s"), "node-a").unwrap();
+        let mut sink = new_sink(&url, "2s", "node-a");
         match sink.connect().await {
             Err(SinkError::Unreachable { store, .. }) => assert!(store.contains(&url), "{store}"),
             other => panic!("expected Unreachable, got {other:?}"),
@@ -587,7 +588,7 @@ mod sink {
         // Accepts connections, never answers: cut off by the timeout.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", silent.local_addr().unwrap());
-        let mut sink = VulcandApiSink::new(&config(&url, "1s"), "node-a").unwrap();
+        let mut sink = new_sink(&url, "1s", "node-a");
         let started = Instant::now();
         let result = sink.apply(&[put(&spec("foo.local"), &[], false)]).await;
         assert!(
@@ -604,18 +605,20 @@ mod sink {
 
     // ---- helpers ----
 
-    fn config(url: &str, timeout: &str) -> Config {
-        Config::from_raw(RawConfig {
+    fn new_sink(url: &str, timeout: &str, node: &str) -> VulcandApiSink {
+        let config = Config::from_raw(RawConfig {
             backend: "vulcand-api".into(),
             vulcand_api: url.into(),
             timeout: timeout.into(),
             ..Default::default()
         })
-        .unwrap()
+        .unwrap();
+        let settings = VulcandApiSettings::new(&config.store).unwrap();
+        VulcandApiSink::new(settings, SinkTiming::of(&config), node).unwrap()
     }
 
     async fn start_sink(url: &str, node: &str) -> VulcandApiSink {
-        let mut sink = VulcandApiSink::new(&config(url, "5s"), node).unwrap();
+        let mut sink = new_sink(url, "5s", node);
         sink.connect().await.unwrap();
         sink
     }
