@@ -51,7 +51,19 @@ pub struct VulcandApiSink {
     /// This node's servers Vulcand holds, for `keepalive`: the API has no
     /// lease to refresh, each server's TTL is renewed by upserting it again.
     held_servers: BTreeMap<RouteKey, BTreeMap<ServerId, String>>,
+    /// Whether a pass has looked through every havok route for this node's
+    /// servers: once after start, to find those an earlier run left (memng
+    /// never expires them); afterwards a pass reads only this node's routes.
+    adopted: bool,
+    /// Where the next orphan scan starts in the sorted havok routes: each
+    /// scan checks at most [`ORPHAN_CHECKS`] of them, the next ones after.
+    orphan_cursor: usize,
 }
+
+/// How many havok routes one orphan scan checks (one request each): a
+/// constant cost per node however large the cluster; a fleet's routes are
+/// all checked within a few scans.
+const ORPHAN_CHECKS: usize = 32;
 
 impl VulcandApiSink {
     /// A sink for `node` on the API `settings` name.
@@ -72,6 +84,8 @@ impl VulcandApiSink {
             ttl: timing.ttl,
             held_routes: BTreeSet::new(),
             held_servers: BTreeMap::new(),
+            adopted: false,
+            orphan_cursor: 0,
         })
     }
 }

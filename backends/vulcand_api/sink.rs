@@ -10,7 +10,7 @@ use reqwest::Method;
 use super::client::Reply;
 use super::reads::Read;
 use super::wire::{havok_route, ApiBackend, ApiFrontend, ApiMiddleware, ApiServer};
-use super::VulcandApiSink;
+use super::{VulcandApiSink, ORPHAN_CHECKS};
 use crate::backends::apply;
 use crate::backends::observe::{add_route, own_servers, routes_to_read};
 use crate::ids::{RouteKey, ServerId};
@@ -68,12 +68,13 @@ impl RouteSink for VulcandApiSink {
             .collect();
 
         // This node's records are the servers it holds (in memory: memng
-        // keeps nothing that could hold them).
-        let recorded: Vec<RouteKey> = havok
-            .iter()
-            .chain(self.held_servers.keys())
-            .cloned()
-            .collect();
+        // keeps nothing that could hold them), so a pass reads the routes of
+        // this node, not of the cluster; the first pass after start also
+        // looks through every havok route for servers an earlier run left.
+        let mut recorded: BTreeSet<RouteKey> = self.held_servers.keys().cloned().collect();
+        if !self.adopted {
+            recorded.extend(havok.iter().cloned());
+        }
         let mut held_servers = BTreeMap::new();
         for key in routes_to_read(routes, &recorded) {
             let id = key.id();
@@ -129,6 +130,7 @@ impl RouteSink for VulcandApiSink {
             add_route(&mut seen, key, state, own);
         }
         self.held_servers = held_servers;
+        self.adopted = true;
         Ok(seen)
     }
 
@@ -187,18 +189,28 @@ impl RouteSink for VulcandApiSink {
         })
     }
 
-    /// Havok frontends whose backend has no server of any node.
+    /// Havok frontends whose backend has no server of any node, among the
+    /// next [`ORPHAN_CHECKS`] havok routes (the scan goes round them all).
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
         let mut cost = Observed::default();
-        let mut out = Vec::new();
         let frontends: Vec<ApiFrontend> = self.list(Read::Frontends, &mut cost).await?;
-        for frontend in frontends {
-            if let Some(key) = havok_route(&frontend) {
-                let servers: Vec<ApiServer> =
-                    self.list(Read::Servers(&key.id()), &mut cost).await?;
-                if servers.is_empty() {
-                    out.push(key);
-                }
+        let havok: Vec<RouteKey> = frontends
+            .iter()
+            .filter_map(havok_route)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if havok.is_empty() {
+            return Ok(Vec::new());
+        }
+        let start = self.orphan_cursor % havok.len();
+        let checks = havok.len().min(ORPHAN_CHECKS);
+        self.orphan_cursor = start + checks;
+        let mut out = Vec::new();
+        for key in havok.iter().cycle().skip(start).take(checks) {
+            let servers: Vec<ApiServer> = self.list(Read::Servers(&key.id()), &mut cost).await?;
+            if servers.is_empty() {
+                out.push(key.clone());
             }
         }
         Ok(out)
