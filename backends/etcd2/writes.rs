@@ -28,19 +28,14 @@ impl Writes for Etcd2Sink {
 }
 
 impl Etcd2Sink {
-    /// Backend, this node's servers (with bookkeeping), frontend, middlewares:
-    /// Vulcand's order, since it checks that the backend exists when a server
-    /// or frontend arrives. `apply` may run the puts of different routes at
+    /// Backend, this node's servers (with bookkeeping), frontend, middlewares
+    /// (Vulcand's order: it checks that the backend exists when a server or
+    /// frontend arrives), then havok's route marker. `apply` may run the puts of different routes at
     /// once (they share no key), but one route's writes stay in this order.
     pub(super) async fn put(&self, put: &RoutePut) -> Result<(), SinkError> {
         let objects = &put.objects;
         let id = &objects.id;
         let rewrite = put.rewrite_route;
-        // The marker first: once any key of the route exists, `orphans` can find it.
-        let marker = RouteMarker::of(&put.key).to_json();
-        self.api
-            .create(&self.state.marker_key(id), &marker, None)
-            .await?;
         let backend_key = self.layout.backend_key(id);
         self.write(&backend_key, &objects.backend, rewrite).await?;
         for server in &put.servers {
@@ -70,6 +65,15 @@ impl Etcd2Sink {
             let key = self.layout.middleware_key(id, mid);
             self.write(&key, value, rewrite).await?;
         }
+        // The marker last: another node's orphan scan that finds it also
+        // finds this put's servers, never a route still being written (with
+        // no transactions, it would remove that route under this put). A
+        // put cut short before it leaves records this node's next pass
+        // reads, and cleans up if the route is no longer wanted.
+        let marker = RouteMarker::of(&put.key).to_json();
+        self.api
+            .create(&self.state.marker_key(id), &marker, None)
+            .await?;
         Ok(())
     }
 

@@ -45,7 +45,9 @@ impl Reconciler {
                 .orphans()
                 .await?
                 .into_iter()
-                .filter(|k| !desired.routes.contains_key(k))
+                // Not a route this node is about to serve: one whose servers
+                // still wait for their probe has none in the store yet.
+                .filter(|k| !keys.contains(k))
                 .map(|key| Op::RemoveRouteIfEmpty { key })
                 .collect();
             if !orphans.is_empty() {
