@@ -31,6 +31,7 @@ impl StateLayout {
         }
     }
 
+    #[cfg(feature = "etcd2")]
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -40,6 +41,7 @@ impl StateLayout {
         format!("{}/nodes/{}/", self.prefix, self.node)
     }
 
+    #[cfg(feature = "etcd3")]
     pub fn lease_key(&self) -> String {
         format!("{}lease", self.node_dir())
     }
@@ -140,6 +142,7 @@ mod tests {
         let v2 = StateLayout::new("/havok/", "n1");
         let id = RouteKey::host("foo.local").id();
         let sid = ServerId::new("n1", "web-1");
+        #[cfg(feature = "etcd3")]
         assert_eq!(v3.lease_key(), "havok/nodes/n1/lease");
         assert_eq!(
             v3.record_key(&id, &sid),

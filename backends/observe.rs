@@ -50,9 +50,9 @@ pub fn add_route(
     observed.routes.insert(key, state);
 }
 
-/// Counts one key (or object) read, and its size.
-pub fn count_read(observed: &mut Observed, bytes: usize) {
-    observed.keys_read += 1;
+/// Counts what a read cost: keys (or objects) and bytes.
+pub fn count_read(observed: &mut Observed, keys: u64, bytes: usize) {
+    observed.keys_read += keys;
     observed.bytes_read += bytes as u64;
 }
 

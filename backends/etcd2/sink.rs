@@ -17,7 +17,7 @@ use super::keys::{KeysApi, KeysError, Read};
 use super::wire::Node;
 use crate::backends::apply;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord, StateLayout};
-use crate::backends::observe::{add_route, own_servers, routes_to_read};
+use crate::backends::observe::{add_route, count_read, own_servers, routes_to_read};
 use crate::backends::{http, EtcdSettings, SinkTiming};
 use crate::config::ConfigError;
 use crate::ids::{RouteKey, ServerId};
@@ -78,8 +78,7 @@ impl Etcd2Sink {
     /// Reads a tree, counting what it cost.
     async fn read(&self, key: &str, observed: &mut Observed) -> Result<Option<Node>, SinkError> {
         Ok(self.api.get(key, true).await?.map(|Read { node, bytes }| {
-            observed.keys_read += node.keys();
-            observed.bytes_read += bytes;
+            count_read(observed, node.keys(), bytes as usize);
             node
         }))
     }
@@ -167,8 +166,7 @@ impl RouteSink for Etcd2Sink {
             .await?;
         let mut trees = trees.into_iter().map(|read| {
             read.map(|Read { node, bytes }| {
-                observed.keys_read += node.keys();
-                observed.bytes_read += bytes;
+                count_read(&mut observed, node.keys(), bytes as usize);
                 node
             })
         });

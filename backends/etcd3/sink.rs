@@ -55,7 +55,7 @@ impl RouteSink for Etcd3Sink {
             .await?
             .concat()
         {
-            count_read(&mut observed, key.len() + value.len());
+            count_read(&mut observed, 1, key.len() + value.len());
             let Some(server) = key.rsplit('/').next() else {
                 continue;
             };
@@ -80,7 +80,7 @@ impl RouteSink for Etcd3Sink {
             let mut live = Vec::new();
             let servers_dir = self.layout.servers_dir(&id);
             for (k, v, kv_lease) in &results[2 * i] {
-                count_read(&mut observed, k.len() + v.len());
+                count_read(&mut observed, 1, k.len() + v.len());
                 let text = String::from_utf8_lossy(v);
                 if *k == self.layout.backend_key(&id) {
                     state.backend = Some(stored_json(&text));
@@ -95,7 +95,7 @@ impl RouteSink for Etcd3Sink {
                 }
             }
             for (k, v, _) in &results[2 * i + 1] {
-                count_read(&mut observed, k.len() + v.len());
+                count_read(&mut observed, 1, k.len() + v.len());
                 let text = String::from_utf8_lossy(v);
                 if *k == self.layout.frontend_key(&id) {
                     state.frontend = Some(stored_json(&text));

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::wire::vulcand_message;
 use super::VulcandApiSink;
 use crate::backends::http;
+use crate::backends::observe::count_read;
 use crate::sink::{Observed, SinkError};
 
 /// What an API call came back with, when it did not fail.
@@ -115,8 +116,7 @@ impl VulcandApiSink {
                 let value: T = serde_json::from_slice(&bytes).map_err(|e| {
                     self.refused(object(), format!("unexpected answer to GET {path}: {e}"))
                 })?;
-                cost.bytes_read += bytes.len() as u64;
-                cost.keys_read += value.count();
+                count_read(cost, value.count(), bytes.len());
                 Ok(Some(value))
             }
         }
