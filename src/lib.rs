@@ -14,12 +14,19 @@
 //! - `probe`: the readiness probes (HTTP or TCP), one task per waiting server.
 //! - `vulcand`: Vulcand's layout: key paths and JSON values.
 //! - `sink`: the `RouteSink` trait every backend implements.
-//! - `backends` (in `backends/`): one `RouteSink` per Cargo feature; `Backend`, the chosen
-//!   one with its own settings (`etcd_settings`, `vulcand_api_settings`), which builds the sink.
+//! - `backends` (in `backends/`): one `RouteSink` per Cargo feature (`etcd3/`, `etcd2/`,
+//!   `vulcand_api/`: each only how its transport reads and writes); `Backend`, the chosen
+//!   one with its own settings (`etcd_settings`, `vulcand_api_settings`), which builds the
+//!   sink; and what they share: `bookkeeping` (havok's own etcd keys: records, markers),
+//!   `observe` (which routes to read, keys merged with records), `apply` (the order ops
+//!   are applied in).
 //! - `dry_run`: the sink behind `--dry-run`.
-//! - `docker`: bollard: list, watch events, reconnect with backoff.
+//! - `docker/`: bollard: list, watch events, reconnect with backoff; `inspect` reduces
+//!   Docker's answer to the model's container.
 //! - `plan`: pure: the ops from what the store holds to what it should hold, and recording them.
-//! - `reconcile`: the task that owns the sink: desired state, passes, resync, keepalive, shutdown.
+//! - `reconcile/`: the task that owns the sink: `desired` (Docker's updates judged),
+//!   `passes` (full and incremental passes, retries, deregistering), `report` (what
+//!   operators see).
 //! - `backoff`: capped exponential backoff and its logging policy.
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
