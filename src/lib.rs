@@ -66,6 +66,11 @@ use crate::reconcile::{Reconciler, Settings};
 use crate::sink::RouteSink;
 use crate::status::Status;
 
+/// Docker updates the watcher may queue ahead of the reconciler: a burst of
+/// starts on a busy host fits, and a reconciler stuck on a dead store holds
+/// the watcher back (a full channel waits) rather than growing without bound.
+const DOCKER_UPDATES: usize = 4096;
+
 /// Why `run` could not start, or why it stopped before shutdown (a task
 /// died); connectivity problems are retried, never returned.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +146,7 @@ pub async fn run(
         probe: config.probe.clone(),
         resync: config.resync_interval,
     };
-    let (tx, rx) = mpsc::channel(4096);
+    let (tx, rx) = mpsc::channel(DOCKER_UPDATES);
     let docker = tokio::spawn(watcher.run(tx, status.clone(), shutdown.clone()));
     // Spawned too, so that its panic is seen here as the watcher's is.
     let reconciler =
