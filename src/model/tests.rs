@@ -353,6 +353,7 @@ fn containers_ignored() {
 #[test]
 fn containers_refused() {
     let long = "a".repeat(64);
+    let mut cases_owned: Vec<(String, Container, Rules, &str)> = Vec::new();
     let cases: Vec<(&str, Container, Rules, &str)> = vec![
         (
             "backquote and route injection",
@@ -392,18 +393,6 @@ fn containers_refused() {
             "label havok.host=",
         ),
         (
-            "foreign host",
-            with_label(web("web-1", "foo"), labels::HOST, "victim.example.com"),
-            rules(),
-            "host name \"victim.example.com\" from label",
-        ),
-        (
-            "bad havok.host entry",
-            with_label(web("web-1", "foo"), labels::HOST, "ok.local,bad`.local"),
-            rules(),
-            "label havok.host=\"bad`.local\": expected",
-        ),
-        (
             "no published port",
             Container {
                 ports: vec![],
@@ -426,48 +415,6 @@ fn containers_refused() {
             "no published TCP port",
         ),
         (
-            "havok.port not published",
-            with_label(web("web-1", "foo"), labels::PORT, "81"),
-            rules(),
-            "container port 81/tcp",
-        ),
-        (
-            "havok.port not a number",
-            with_label(web("web-1", "foo"), labels::PORT, "http"),
-            rules(),
-            "label havok.port=\"http\"",
-        ),
-        (
-            "havok.enable garbage",
-            with_label(web("web-1", "foo"), labels::ENABLE, "yes"),
-            rules(),
-            "label havok.enable=\"yes\"",
-        ),
-        (
-            "havok.scheme garbage",
-            with_label(web("web-1", "foo"), labels::SCHEME, "ftp"),
-            rules(),
-            "label havok.scheme=\"ftp\"",
-        ),
-        (
-            "havok.path with backquote",
-            with_label(web("web-1", "foo"), labels::PATH, "/a`b"),
-            rules(),
-            "label havok.path",
-        ),
-        (
-            "havok.path relative",
-            with_label(web("web-1", "foo"), labels::PATH, "api"),
-            rules(),
-            "label havok.path",
-        ),
-        (
-            "havok.rate-limit garbage",
-            with_label(web("web-1", "foo"), labels::RATE_LIMIT, "-1"),
-            rules(),
-            "label havok.rate-limit",
-        ),
-        (
             "not on network",
             web("web-1", "foo"),
             Rules {
@@ -477,7 +424,40 @@ fn containers_refused() {
             "not attached to network \"nope\"",
         ),
     ];
-    for (what, container, rules, want) in cases {
+    // Each row: one bad label on an otherwise routable container.
+    let bad_labels: [(&str, &str, &str); 9] = [
+        (
+            labels::HOST,
+            "victim.example.com",
+            "host name \"victim.example.com\" from label",
+        ), // foreign host
+        (
+            labels::HOST,
+            "ok.local,bad`.local",
+            "label havok.host=\"bad`.local\": expected",
+        ), // bad havok.host entry
+        (labels::PORT, "81", "container port 81/tcp"), // havok.port not published
+        (labels::PORT, "http", "label havok.port=\"http\""), // havok.port not a number
+        (labels::ENABLE, "yes", "label havok.enable=\"yes\""), // havok.enable garbage
+        (labels::SCHEME, "ftp", "label havok.scheme=\"ftp\""), // havok.scheme garbage
+        (labels::PATH, "/a`b", "label havok.path"),    // havok.path with backquote
+        (labels::PATH, "api", "label havok.path"),     // havok.path relative
+        (labels::RATE_LIMIT, "-1", "label havok.rate-limit"), // havok.rate-limit garbage
+    ];
+    for (label, value, want) in bad_labels {
+        let what = format!("{label}={value}");
+        cases_owned.push((
+            what,
+            with_label(web("web-1", "foo"), label, value),
+            rules(),
+            want,
+        ));
+    }
+    for (what, container, rules, want) in cases
+        .into_iter()
+        .map(|(w, c, r, want)| (w.to_string(), c, r, want))
+        .chain(cases_owned)
+    {
         match route_container(&container, &rules, "node-a") {
             Verdict::Refused(r) => assert!(r.to_string().starts_with(want), "{what}: {r}"),
             other => panic!("{what}: expected a refusal, got {other:?}"),
