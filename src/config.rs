@@ -202,7 +202,7 @@ impl Default for RawConfig {
             docker: std::env::var("DOCKER_HOST")
                 .ok()
                 .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
+                .unwrap_or_else(|| DEFAULT_DOCKER.into()),
             etcd_machines: "http://127.0.0.1:2379".into(),
             etcd_prefix: "vulcand".into(),
             state_prefix: "havok".into(),
@@ -632,8 +632,13 @@ fn probe_rules(raw: &RawConfig) -> Result<ProbeRules, ConfigError> {
     })
 }
 
-/// The setting names `HAVOK_*` variables may set; other `HAVOK_*` variables are not havok's settings.
-fn known_keys() -> Vec<String> {
+/// `--docker` when `DOCKER_HOST` is unset or empty.
+pub const DEFAULT_DOCKER: &str = "unix:///var/run/docker.sock";
+
+/// The setting names `HAVOK_*` variables may set (`etcd_machines` is
+/// `HAVOK_ETCD_MACHINES`); other `HAVOK_*` variables are not havok's settings.
+/// `havok generate-docs` writes the packages' `/etc/default/havok` from it.
+pub fn known_keys() -> Vec<String> {
     let mut keys: Vec<String> = match serde_json::to_value(RawConfig::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),

@@ -26,6 +26,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Needs no configuration: packagers run it at build time (scripts/package).
+    if let Some(Command::GenerateDocs { out }) = &cli.command {
+        return match havok::docs::generate(out) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("havok: generate-docs: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(&cli) {
         Ok(config) => config,
         Err(e) => {
@@ -56,6 +71,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Some(Command::GenerateDocs { .. }) => unreachable!("handled before the configuration"),
             None => {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(on_signals(shutdown.clone()));
