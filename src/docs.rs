@@ -376,9 +376,11 @@ fn flag_of(cmd: &clap::Command, key: &str) -> Option<String> {
 /// `/etc/default/havok`: every `HAVOK_*` setting commented out, with its
 /// flag's help and its built-in default as the value.
 pub fn default_file() -> String {
-    let mut defaults = RawConfig::default();
-    // The built-in default, not whatever DOCKER_HOST the packager has.
-    defaults.docker = DEFAULT_DOCKER.to_string();
+    let defaults = RawConfig {
+        // The built-in default, not whatever DOCKER_HOST the packager has.
+        docker: DEFAULT_DOCKER.to_string(),
+        ..RawConfig::default()
+    };
     let defaults = match serde_json::to_value(&defaults) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
