@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
-const VERSION: &str = concat!(
+/// `--version`: the package version and the compiled-in backends.
+pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (backends: ",
     env!("BUILD_HAVOK_BACKENDS"),
@@ -267,6 +268,14 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// For packagers: write the man page havok.1, the bash, zsh and fish completions and
+    /// havok.default (every HAVOK_* setting, commented out) into DIR, from these flags.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The directory to write into (created when missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 

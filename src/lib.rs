@@ -31,11 +31,13 @@
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
+//! - `docs`: `havok generate-docs`: the man page, shell completions and `/etc/default/havok`.
 
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod docker;
+pub mod docs;
 pub mod dry_run;
 pub mod gate;
 pub mod ids;

@@ -27,6 +27,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Needs no configuration: packagers run it at build time (scripts/package).
+    if let Some(Command::GenerateDocs { out }) = &cli.command {
+        return match havok::docs::generate(out) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("havok: generate-docs: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (config, backend) = match load(&cli) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -57,6 +72,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Some(Command::GenerateDocs { .. }) => unreachable!("handled before the configuration"),
             None => {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(on_signals(shutdown.clone()));

@@ -25,7 +25,7 @@ use figment::Figment;
 use serde::Serialize;
 
 pub use build::validate_node_id;
-pub use raw::{RawConfig, ETCD_MAX_TXN_OPS};
+pub use raw::{RawConfig, DEFAULT_DOCKER, ETCD_MAX_TXN_OPS};
 pub use store::{Secret, StoreSettings};
 
 use crate::cli::Cli;
@@ -191,7 +191,7 @@ impl Config {
 }
 
 /// The setting names `HAVOK_*` variables may set; other `HAVOK_*` variables are not havok's settings.
-fn known_keys() -> Vec<String> {
+pub fn known_keys() -> Vec<String> {
     let mut keys: Vec<String> = match serde_json::to_value(RawConfig::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),

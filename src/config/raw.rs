@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// etcd's default `--max-txn-ops`.
 pub const ETCD_MAX_TXN_OPS: usize = 128;
 
+/// `--docker` when `DOCKER_HOST` is unset or empty.
+pub const DEFAULT_DOCKER: &str = "unix:///var/run/docker.sock";
+
 /// The settings as the layers spell them (TOML keys, `HAVOK_*` names, flags).
 /// Field docs are the reference; README's flag table mirrors them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +117,7 @@ impl Default for RawConfig {
             docker: std::env::var("DOCKER_HOST")
                 .ok()
                 .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
+                .unwrap_or_else(|| DEFAULT_DOCKER.into()),
             etcd_machines: "http://127.0.0.1:2379".into(),
             etcd_prefix: "vulcand".into(),
             state_prefix: "havok".into(),

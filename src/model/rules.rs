@@ -32,6 +32,21 @@ pub mod labels {
     pub const PROBE_PATH: &str = "havok.probe-path";
     /// How long the upstream may take before havok warns (overrides `--probe-timeout`).
     pub const PROBE_TIMEOUT: &str = "havok.probe-timeout";
+
+    /// Every label above.
+    pub const ALL: [&str; 11] = [
+        ENABLE,
+        HOST,
+        PORT,
+        PATH,
+        SCHEME,
+        NETWORK,
+        RATE_LIMIT,
+        CONN_LIMIT,
+        PROBE,
+        PROBE_PATH,
+        PROBE_TIMEOUT,
+    ];
 }
 
 /// The Vulcand middlewares havok puts on a frontend (the original's `-rate-limit`, `-conn-limit`).

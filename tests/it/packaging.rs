@@ -1,6 +1,7 @@
 //! Packaging: the runtime image of `contrib/docker` built and run against a
-//! real etcd with only the Docker socket mounted, and the systemd unit's
-//! flags accepted by havok.
+//! real etcd with only the Docker socket mounted, the systemd unit's
+//! flags and `/etc/default/havok` accepted by havok, and the man page and
+//! completions of `havok generate-docs`.
 //!
 //! NOTE: the image test needs the RELEASE binary. It runs
 //! `cargo build --release` with the test build's features first (a no-op
@@ -10,7 +11,6 @@
 use std::path::Path;
 #[cfg(feature = "etcd3")]
 use std::path::PathBuf;
-#[cfg(feature = "etcd3")]
 use std::process::Command;
 use std::time::Duration;
 
@@ -79,7 +79,9 @@ async fn runtime_image_routes_against_etcd() {
     );
 }
 
-/// The systemd unit's `ExecStart` flags are flags havok accepts (a typo would be exit status 2).
+/// The systemd unit's `ExecStart` flags are flags havok accepts (a typo would be exit status 2),
+/// and so is every default of its `EnvironmentFile`, `/etc/default/havok` as
+/// `havok generate-docs` writes it, uncommented.
 #[test]
 fn systemd_unit_flags_are_valid() {
     let unit =
@@ -90,13 +92,15 @@ fn systemd_unit_flags_are_valid() {
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("an ExecStart= line");
     let mut words = exec.split_whitespace();
-    assert_eq!(words.next(), Some("/usr/local/bin/havok"), "{exec}");
+    assert_eq!(words.next(), Some("/usr/bin/havok"), "{exec}");
+    assert!(
+        unit.lines()
+            .any(|l| l == "EnvironmentFile=-/etc/default/havok"),
+        "{unit}"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("havok.toml");
-    std::fs::write(&config, "root_domain = \"example.com\"\n").unwrap();
     let mut args: Vec<String> = words
         .map(|w| match w {
-            "/etc/havok/havok.toml" => config.to_str().unwrap().to_string(),
             // Port 0: the unit's port may be taken on this machine.
             "127.0.0.1:9180" => "127.0.0.1:0".to_string(),
             other => other.to_string(),
@@ -110,10 +114,113 @@ fn systemd_unit_flags_are_valid() {
         "routes".into(),
     ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run_havok(&refs, &[], Duration::from_secs(20));
+
+    let generated = Command::new(env!("CARGO_BIN_EXE_havok"))
+        .args(["generate-docs", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run havok generate-docs");
+    assert!(generated.status.success(), "{generated:?}");
+    let defaults = std::fs::read_to_string(dir.path().join("havok.default")).unwrap();
+    // Every default that has a value, as the unit would pass it uncommented
+    // (--docker on the command line still points at no Docker).
+    let env: Vec<(String, String)> = defaults
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.starts_with("HAVOK_"))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    assert!(env.len() > 20, "{defaults}");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for env in [&[][..], &env[..]] {
+        let out = run_havok(&refs, env, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains("nonexistent.sock"), "{stderr}");
+    }
+}
+
+/// `havok generate-docs` writes the man page and the completions; `man -l`
+/// renders the page without a warning, and every long flag and label of
+/// `havok --help` is in it.
+#[test]
+fn man_page_and_completions_are_generated_from_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_havok"))
+        .args(["generate-docs", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run havok generate-docs");
+    assert!(out.status.success(), "{out:?}");
+    for name in [
+        "havok.1",
+        "havok.bash",
+        "_havok",
+        "havok.fish",
+        "havok.default",
+    ] {
+        let len = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .len();
+        assert!(len > 1000, "{name} has {len} bytes");
+    }
+    let page = dir.path().join("havok.1");
+    assert_man_renders_cleanly(&page);
+
+    let help = Command::new(env!("CARGO_BIN_EXE_havok"))
+        .arg("--help")
+        .output()
+        .expect("run havok --help");
+    let help = String::from_utf8(help.stdout).unwrap();
+    let source = std::fs::read_to_string(&page).unwrap();
+    let man = unescape_roff(&source);
+    let flags = regex::Regex::new(r"--[a-z][a-z0-9-]*[a-z0-9]").unwrap();
+    let labels = regex::Regex::new(r"havok\.[a-z][a-z-]*[a-z]").unwrap();
+    let mut checked = 0;
+    for word in flags.find_iter(&help).chain(labels.find_iter(&help)) {
+        assert!(
+            man.contains(word.as_str()),
+            "{} is not in havok.1",
+            word.as_str()
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} flags and labels in --help?");
+    assert!(man.contains("ENVIRONMENT") && man.contains("HAVOK_ETCD_MACHINES"));
+
+    let bash = Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("havok.bash"))
+        .output()
+        .expect("run bash -n");
+    assert!(bash.status.success(), "{bash:?}");
+}
+
+/// `man --warnings -l` (as lintian runs it) renders `page` with nothing on stderr.
+pub fn assert_man_renders_cleanly(page: &Path) {
+    let out = Command::new("man")
+        .args(["--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z"])
+        .arg(page)
+        .env("LC_ALL", "C.UTF-8")
+        .env("MANWIDTH", "80")
+        .env("MANROFFSEQ", "")
+        .output()
+        .expect("run man (Debian's man-db; scripts/test installs it)");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-    assert!(stderr.contains("nonexistent.sock"), "{stderr}");
+    assert!(out.status.success(), "man -l {page:?}: {stderr}");
+    assert!(stderr.trim().is_empty(), "man -l {page:?} warns:\n{stderr}");
+    assert!(out.stdout.len() > 1000, "man -l {page:?} rendered nothing");
+}
+
+/// The man page's source with roff's escapes for `-` and fonts undone.
+fn unescape_roff(source: &str) -> String {
+    ["\\fB", "\\fI", "\\fR", "\\fP", "\\&"]
+        .iter()
+        .fold(source.replace("\\-", "-"), |text, escape| {
+            text.replace(escape, "")
+        })
 }
 
 #[cfg(feature = "etcd3")]
