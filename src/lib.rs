@@ -17,6 +17,8 @@
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
+//! - `testkit` (feature `testkit`, never in a release build): what the integration
+//!   tests and the latency benchmark share to run havok against real stores.
 
 pub mod backoff;
 pub mod cli;
@@ -34,6 +36,8 @@ pub mod serve;
 pub mod sink;
 pub mod status;
 pub mod tasks;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod vulcand;
 
 #[path = "../backends/mod.rs"]
