@@ -15,47 +15,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::support::EtcdServer;
-use crate::until;
+use havok::testkit::{Backend, EtcdServer};
 
-/// Which store havok writes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Etcd3,
-    Etcd2,
-    VulcandApi,
-}
+use crate::context::until;
 
-impl Backend {
-    pub fn flag(self) -> &'static str {
-        match self {
-            Backend::Etcd3 => "etcd3",
-            Backend::Etcd2 => "etcd2",
-            Backend::VulcandApi => "vulcand-api",
-        }
-    }
-
-    pub fn parse(flag: &str) -> Option<Backend> {
-        Backend::compiled_in()
-            .into_iter()
-            .find(|b| b.flag() == flag)
-    }
-
-    /// The backends this build of havok has, in `--backend`'s default order.
-    pub fn compiled_in() -> Vec<Backend> {
-        let mut all = Vec::new();
-        if cfg!(feature = "etcd3") {
-            all.push(Backend::Etcd3);
-        }
-        if cfg!(feature = "etcd2") {
-            all.push(Backend::Etcd2);
-        }
-        if cfg!(feature = "vulcand-api") {
-            all.push(Backend::VulcandApi);
-        }
-        all
-    }
-}
+/// Vulcand's key prefix as the record keeps it, whatever the backend.
+pub const VULCAND_PREFIX: &str = "vulcand";
 
 /// One change as it reached the benchmark.
 #[derive(Debug, Clone)]
@@ -98,7 +63,7 @@ pub struct Store {
     #[allow(dead_code)]
     etcd: Option<EtcdServer>,
     #[cfg(feature = "vulcand-api")]
-    contract: Option<crate::support::vulcand_contract::ContractServer>,
+    contract: Option<havok::testkit::vulcand_contract::ContractServer>,
     /// The floor's own etcd v3 client, connected on the first bare write.
     #[cfg(feature = "etcd3")]
     etcd3: tokio::sync::OnceCell<etcd_client::Client>,
@@ -134,7 +99,7 @@ impl Store {
             Backend::VulcandApi => {
                 #[cfg(feature = "vulcand-api")]
                 {
-                    let contract = crate::support::vulcand_contract::ContractServer::start().await;
+                    let contract = havok::testkit::vulcand_contract::ContractServer::start().await;
                     Store {
                         backend,
                         seen: seen.clone(),
@@ -484,8 +449,8 @@ mod api {
     use serde_json::json;
 
     use super::*;
-    use crate::support::vulcand_contract::ContractServer;
-    use crate::support::StoreView;
+    use havok::testkit::vulcand_contract::ContractServer;
+    use havok::testkit::StoreView;
 
     /// The backend the floor's servers go to (created on first use).
     const FLOOR_BACKEND: &str = "havok-bench-floor";
@@ -522,7 +487,7 @@ mod api {
     }
 
     /// The snapshot as the keys etcd would hold, so one analysis fits all.
-    fn flatten(s: &crate::support::Snapshot) -> BTreeMap<String, String> {
+    fn flatten(s: &havok::testkit::Snapshot) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (bid, b) in &s.backends {
             if let Some(v) = &b.backend {
