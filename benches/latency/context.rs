@@ -160,6 +160,23 @@ impl Context<'_> {
         Havok::spawn(&refs)
     }
 
+    /// Starts fleet container `name` alone and waits until `node`'s server
+    /// for it is in the store and Docker's start event has arrived.
+    pub async fn start_routed(&self, node: &str, name: &str) -> Routed {
+        let sid = sid(node, name);
+        let mark = self.store.mark();
+        self.fleet.start(&[name.to_string()], 1).await;
+        let put = until(&format!("{name} to be routed"), ONE, || {
+            self.store.first(mark, &sid, true)
+        })
+        .await;
+        let started = until(&format!("Docker's start event of {name}"), ONE, || {
+            self.events.first(name, "start", None)
+        })
+        .await;
+        Routed { mark, put, started }
+    }
+
     /// Waits until every server of `sids` was put (or deleted) at or after `mark`.
     pub async fn all_seen(
         &self,
@@ -185,6 +202,16 @@ impl Context<'_> {
         })
         .await
     }
+}
+
+/// One container started alone and routed.
+pub struct Routed {
+    /// The store record's position before the start.
+    pub mark: usize,
+    /// When its server was first seen in the store.
+    pub put: SystemTime,
+    /// Docker's start event.
+    pub started: SystemTime,
 }
 
 /// The route of a fleet container, by its hostname (`…-s007` → `s007.local`).

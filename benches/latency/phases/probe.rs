@@ -1,7 +1,7 @@
 //! What the readiness probe adds: N sequential starts routed by a havok run
 //! with `--probe http`, which writes a server once its app answers.
 
-use crate::context::{first_pass, sid, until, Context, ONE};
+use crate::context::{first_pass, sid, Context, ONE};
 use crate::report::{ms_between, Report, Stats};
 
 /// The node id of this phase's havok.
@@ -20,18 +20,8 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, route: Stats) {
     fleet.create(&probed).await;
     let mut probed_ms = Vec::new();
     for name in &probed {
-        let sid = sid(PROBE_NODE, name);
-        let mark = store.mark();
-        fleet.start(std::slice::from_ref(name), 1).await;
-        let put = until(&format!("{name} to be routed after its probe"), ONE, || {
-            store.first(mark, &sid, true)
-        })
-        .await;
-        let started = until(&format!("Docker's start event of {name}"), ONE, || {
-            ctx.events.first(name, "start", None)
-        })
-        .await;
-        probed_ms.push(ms_between(put, started));
+        let routed = ctx.start_routed(PROBE_NODE, name).await;
+        probed_ms.push(ms_between(routed.put, routed.started));
     }
     let probed_sids: Vec<String> = probed.iter().map(|n| sid(PROBE_NODE, n)).collect();
     let mark = store.mark();

@@ -4,7 +4,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use crate::context::{sid, until, Context, NODE, ONE};
+use crate::context::{sid, until, Context, Routed, NODE, ONE};
 use crate::report::{ms_between, Report, Stats};
 
 /// `docker stop -t` here: `kill` (SIGTERM) and `die` this many seconds apart.
@@ -35,16 +35,7 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
         let sid = sid(NODE, name);
         // The floor is sampled between the starts, so both see the same load.
         floor.push(store.floor(i, &like).await);
-        let mark = store.mark();
-        fleet.start(std::slice::from_ref(name), 1).await;
-        let put = until(&format!("{name} to be routed"), ONE, || {
-            store.first(mark, &sid, true)
-        })
-        .await;
-        let started = until(&format!("Docker's start event of {name}"), ONE, || {
-            events.first(name, "start", None)
-        })
-        .await;
+        let Routed { mark, put, started } = ctx.start_routed(NODE, name).await;
         route_ms.push(ms_between(put, started));
         // Vulcand routes a new host once its frontend exists too; etcd v3
         // writes both in one transaction, the other stores one after the other.

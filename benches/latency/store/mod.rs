@@ -19,6 +19,13 @@ use havok::testkit::{Backend, EtcdServer};
 
 use crate::context::until;
 
+#[cfg(feature = "vulcand-api")]
+mod api;
+#[cfg(feature = "etcd2")]
+mod etcd2;
+#[cfg(feature = "etcd3")]
+mod etcd3;
+
 /// Vulcand's key prefix as the record keeps it, whatever the backend.
 pub const VULCAND_PREFIX: &str = "vulcand";
 
@@ -35,13 +42,18 @@ pub struct Seen {
 impl Seen {
     /// The server id, when this is a Vulcand server key.
     pub fn server(&self) -> Option<&str> {
-        let rest = self.key.strip_prefix("vulcand/backends/")?;
+        let rest = self
+            .key
+            .strip_prefix(VULCAND_PREFIX)?
+            .strip_prefix("/backends/")?;
         let (_, sid) = rest.split_once("/servers/")?;
         (!sid.contains('/')).then_some(sid)
     }
 
     pub fn in_vulcand(&self) -> bool {
-        self.key.starts_with("vulcand/")
+        self.key
+            .strip_prefix(VULCAND_PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
     }
 }
 
@@ -297,252 +309,4 @@ fn push(seen: &Record, at: SystemTime, put: bool, key: &str) {
         put,
         key: key.trim_start_matches('/').to_string(),
     });
-}
-
-#[cfg(feature = "etcd3")]
-mod etcd3 {
-    use etcd_client::{Client, EventType, WatchOptions};
-    use tokio::sync::OnceCell;
-
-    use super::*;
-
-    /// One watch over every key, so the floor's keys, Vulcand's and havok's
-    /// bookkeeping all arrive through the same stream.
-    pub async fn watch(url: String, seen: Record, stop: CancellationToken) {
-        let mut client = Client::connect([url.as_str()], None)
-            .await
-            .unwrap_or_else(|e| panic!("connect to etcd at {url}: {e}"));
-        let mut stream = client
-            .watch("", Some(WatchOptions::new().with_all_keys()))
-            .await
-            .unwrap_or_else(|e| panic!("watch etcd at {url}: {e}"));
-        loop {
-            let message = tokio::select! {
-                _ = stop.cancelled() => return,
-                message = stream.message() => message,
-            };
-            let at = SystemTime::now();
-            match message {
-                Ok(Some(response)) => {
-                    for event in response.events() {
-                        let Some(kv) = event.kv() else { continue };
-                        let key = String::from_utf8_lossy(kv.key());
-                        push(&seen, at, event.event_type() == EventType::Put, &key);
-                    }
-                }
-                // The store is going away at the end of the run.
-                Ok(None) | Err(_) => return,
-            }
-        }
-    }
-
-    /// A bare put on a client connected once (the probe pays the connection).
-    pub async fn put(client: &OnceCell<Client>, url: &str, key: &str, value: &str) {
-        let client = client
-            .get_or_init(|| async {
-                Client::connect([url], None)
-                    .await
-                    .unwrap_or_else(|e| panic!("connect to etcd at {url}: {e}"))
-            })
-            .await;
-        let mut client = client.clone();
-        if let Err(e) = client.put(key, value, None).await {
-            panic!("put {key}: {e}")
-        }
-    }
-}
-
-#[cfg(feature = "etcd2")]
-mod etcd2 {
-    use serde_json::Value;
-
-    use super::*;
-
-    /// `GET /v2/keys/?wait=true&recursive=true&stream=true`: etcd 3.4's v2
-    /// API keeps a streaming watch open and writes one JSON event per line,
-    /// so arrivals are not delayed by a long-poll round trip per event. If
-    /// the stream ends (etcd drops a watcher whose 100-event buffer fills),
-    /// it resumes at the next index, from etcd's 1000-event history.
-    pub async fn watch(
-        url: String,
-        seen: Record,
-        resumed: Arc<AtomicUsize>,
-        stop: CancellationToken,
-    ) {
-        let client = reqwest::Client::new();
-        let mut next: Option<u64> = None;
-        loop {
-            let mut watch_url = format!("{url}/v2/keys/?wait=true&recursive=true&stream=true");
-            if let Some(index) = next {
-                watch_url.push_str(&format!("&waitIndex={index}"));
-            }
-            let response = tokio::select! {
-                _ = stop.cancelled() => return,
-                response = client.get(&watch_url).send() => response,
-            };
-            let Ok(mut response) = response else {
-                if stop.is_cancelled() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            if !response.status().is_success() {
-                // 400 errorCode 401: the index left the history; go on from etcd's current one.
-                let index = response
-                    .headers()
-                    .get("X-Etcd-Index")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                eprintln!(
-                    "warning: etcd v2 watch at {watch_url}: {}; events were lost",
-                    response.status()
-                );
-                next = index.map(|i| i + 1);
-                resumed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let mut buffer = Vec::new();
-            loop {
-                let chunk = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    chunk = response.chunk() => chunk,
-                };
-                let at = SystemTime::now();
-                match chunk {
-                    Ok(Some(bytes)) => {
-                        buffer.extend_from_slice(&bytes);
-                        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                            let line: Vec<u8> = buffer.drain(..=end).collect();
-                            let Ok(event) = serde_json::from_slice::<Value>(&line) else {
-                                continue;
-                            };
-                            let node = &event["node"];
-                            if let Some(index) = node["modifiedIndex"].as_u64() {
-                                next = Some(index + 1);
-                            }
-                            let put = !matches!(
-                                event["action"].as_str(),
-                                Some("delete" | "expire" | "compareAndDelete")
-                            );
-                            if let Some(key) = node["key"].as_str() {
-                                push(&seen, at, put, key);
-                            }
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if stop.is_cancelled() {
-                return;
-            }
-            resumed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-#[cfg(feature = "vulcand-api")]
-mod api {
-    use std::collections::BTreeMap;
-
-    use futures_util::FutureExt;
-    use serde_json::json;
-
-    use super::*;
-    use havok::testkit::vulcand_contract::ContractServer;
-    use havok::testkit::StoreView;
-
-    /// The backend the floor's servers go to (created on first use).
-    const FLOOR_BACKEND: &str = "havok-bench-floor";
-
-    /// Every 0.5 ms: when the server recorded a write since the last look,
-    /// diff its state as `vulcand/…` keys. The contract server applies a
-    /// write and records it under one lock, so a changed count means the
-    /// change is visible; arrivals are late by at most one poll.
-    pub fn poll(contract: ContractServer, seen: Record, stop: CancellationToken) {
-        let mut writes = usize::MAX;
-        let mut before: BTreeMap<String, String> = BTreeMap::new();
-        while !stop.is_cancelled() {
-            let now = contract.write_count();
-            if now != writes {
-                writes = now;
-                let snapshot = contract
-                    .snapshot()
-                    .now_or_never()
-                    .expect("the contract server's snapshot does not wait");
-                let at = SystemTime::now();
-                let after = flatten(&snapshot);
-                for (key, value) in &after {
-                    if before.get(key) != Some(value) {
-                        push(&seen, at, true, key);
-                    }
-                }
-                for key in before.keys().filter(|k| !after.contains_key(*k)) {
-                    push(&seen, at, false, key);
-                }
-                before = after;
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
-
-    /// The snapshot as the keys etcd would hold, so one analysis fits all.
-    fn flatten(s: &havok::testkit::Snapshot) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for (bid, b) in &s.backends {
-            if let Some(v) = &b.backend {
-                out.insert(format!("vulcand/backends/{bid}/backend"), v.to_string());
-            }
-            for (sid, url) in &b.servers {
-                out.insert(format!("vulcand/backends/{bid}/servers/{sid}"), url.clone());
-            }
-        }
-        for (fid, f) in &s.frontends {
-            if let Some(v) = &f.frontend {
-                out.insert(format!("vulcand/frontends/{fid}/frontend"), v.to_string());
-            }
-            for (mid, m) in &f.middlewares {
-                out.insert(
-                    format!("vulcand/frontends/{fid}/middlewares/{mid}"),
-                    m.to_string(),
-                );
-            }
-        }
-        out
-    }
-
-    /// A bare `POST /v2/backends/<floor>/servers` with a server id made
-    /// from `key`; returns the key the poller records for it.
-    pub async fn upsert_server(
-        backend: &tokio::sync::OnceCell<()>,
-        url: &str,
-        key: &str,
-    ) -> String {
-        backend
-            .get_or_init(|| async {
-                post(
-                    &format!("{url}/v2/backends"),
-                    json!({"Backend": {"Id": FLOOR_BACKEND, "Type": "http"}}),
-                )
-                .await
-            })
-            .await;
-        let id = key.replace('/', "-");
-        post(
-            &format!("{url}/v2/backends/{FLOOR_BACKEND}/servers"),
-            json!({"Server": {"Id": id, "URL": "http://127.0.0.1:32768"}}),
-        )
-        .await;
-        format!("vulcand/backends/{FLOOR_BACKEND}/servers/{id}")
-    }
-
-    async fn post(url: &str, body: serde_json::Value) {
-        let answer = http()
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        assert!(answer.status().is_success(), "POST {url}: {answer:?}");
-    }
 }
