@@ -227,14 +227,22 @@ pub fn sid(node: &str, name: &str) -> String {
 
 /// Polls `f` every 2 ms until it returns `Some`; panics after `timeout`.
 /// Waiting only paces the benchmark: every figure comes from timestamps.
-pub async fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub async fn until<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    match within(timeout, f).await {
+        Some(value) => value,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// Like [`until`], but `None` after `timeout`.
+pub async fn within<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = f() {
-            return value;
+            return Some(value);
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

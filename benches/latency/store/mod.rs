@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use havok::testkit::{Backend, EtcdServer};
 
-use crate::context::until;
+use crate::context::within;
 
 #[cfg(feature = "vulcand-api")]
 mod api;
@@ -28,6 +28,13 @@ mod etcd3;
 
 /// Vulcand's key prefix as the record keeps it, whatever the backend.
 pub const VULCAND_PREFIX: &str = "vulcand";
+/// How long the watch may take to report one bare write before the run fails.
+const FLOOR_WAIT: Duration = Duration::from_secs(10);
+/// How long one start-up probe write may take to show up before another is
+/// made: a write made before the watch registered is never reported.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+/// How long the watch may take to go live at all (the host is shared and busy).
+const LIVE: Duration = Duration::from_secs(60);
 
 /// One change as it reached the benchmark.
 #[derive(Debug, Clone)]
@@ -130,8 +137,7 @@ impl Store {
             }
         };
         store.watch();
-        // The watch is live once it reports a write made after it started.
-        let probe = store.floor(9999, "havok-bench/probe").await;
+        let probe = store.live().await;
         eprintln!(
             "[{}] store at {}, watch live (probe seen after {probe:.2} ms)",
             backend.flag(),
@@ -234,6 +240,31 @@ impl Store {
     /// Bare write number `i` of a key as long as `like`, with a server's
     /// value: milliseconds from the write's start until the watch saw it.
     pub async fn floor(&self, i: usize, like: &str) -> f64 {
+        self.timed_write(i, like, FLOOR_WAIT)
+            .await
+            .unwrap_or_else(|| {
+                panic!("timed out after {FLOOR_WAIT:?} waiting for the watch to see a bare write")
+            })
+    }
+
+    /// The watch is live once it reports a write made after it registered:
+    /// probe writes until one is reported; returns that one's floor.
+    async fn live(&self) -> f64 {
+        let deadline = Instant::now() + LIVE;
+        // Floor numbers far above any N, so the probes' keys are their own.
+        for i in (9000..=9999).rev() {
+            if let Some(ms) = self.timed_write(i, "havok-bench/probe", PROBE_WAIT).await {
+                return ms;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        panic!("the store's watch reported none of its probe writes in {LIVE:?}")
+    }
+
+    /// [`floor`](Self::floor), or `None` when the watch has not reported the write after `wait`.
+    async fn timed_write(&self, i: usize, like: &str, wait: Duration) -> Option<f64> {
         // Outside Vulcand's prefix, so the floor never counts as a route change.
         let base = format!("havok-bench/floor/{i:04}-");
         let key = format!(
@@ -243,18 +274,14 @@ impl Store {
         let mark = self.mark();
         let started = SystemTime::now();
         let wanted = self.write(&key).await;
-        let at = until(
-            "the watch to see a bare write",
-            Duration::from_secs(10),
-            || {
-                self.lock()[mark..]
-                    .iter()
-                    .find(|s| s.key == wanted)
-                    .map(|s| s.at)
-            },
-        )
-        .await;
-        crate::report::ms_between(at, started)
+        let at = within(wait, || {
+            self.lock()[mark..]
+                .iter()
+                .find(|s| s.key == wanted)
+                .map(|s| s.at)
+        })
+        .await?;
+        Some(crate::report::ms_between(at, started))
     }
 
     /// Writes one key; returns the key as the watch records it.
