@@ -32,6 +32,8 @@
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
 //! - `docs`: `havok generate-docs`: the man page, shell completions and `/etc/default/havok`.
+//! - `testkit` (feature `testkit`, never in a release build): what the integration
+//!   tests and the latency benchmark share to run havok against real stores.
 
 pub mod backoff;
 pub mod cli;
@@ -52,6 +54,8 @@ pub mod serve;
 pub mod sink;
 pub mod status;
 pub mod tasks;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod vulcand;
 
 #[path = "../backends/mod.rs"]

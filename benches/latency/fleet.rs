@@ -19,7 +19,7 @@ use bollard::Docker;
 use futures_util::{stream, StreamExt};
 use tokio::task::JoinHandle;
 
-use crate::support::{images, try_docker};
+use havok::testkit::{images, try_docker};
 
 /// The containers this benchmark created and has not removed; all removed on drop.
 pub struct Fleet {
@@ -31,7 +31,7 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(docker: Docker, scope: &str) -> Fleet {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        // The harness's owner labels (tests/it/support/docker.rs), so its reaper knows them.
+        // The harness's owner labels (havok::testkit::docker), so its reaper knows them.
         let labels = HashMap::from([
             ("havok-test".to_string(), "1".to_string()),
             ("havok-test.pid".into(), std::process::id().to_string()),

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::Havok;
+use havok::testkit::Havok;
 
 /// Resident memory and CPU time of one process, as the kernel reports them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +46,11 @@ pub fn sample(pid: u32) -> Sample {
         hwm_kb: kb("VmHWM:"),
         cpu_s: ticks as f64 / per_second,
     }
+}
+
+/// Kilobytes as megabytes.
+pub fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
 }
 
 /// One `full pass done` line of havok's JSON log.

@@ -1,5 +1,5 @@
-//! The results of one backend: percentiles, the plain table, the targets of
-//! issue 8 met or missed, and one `BENCH_JSON {…}` line for machines.
+//! The results of one backend: percentiles, the plain table, the targets
+//! met or missed, and one `BENCH_JSON {…}` line for machines.
 
 use std::time::SystemTime;
 
@@ -115,7 +115,7 @@ impl Report {
         });
     }
 
-    /// One of issue 8's targets, met or not, with the figure it was judged on.
+    /// One of the targets, met or not, with the figure it was judged on.
     pub fn target(&mut self, what: &str, met: bool, measured: String) {
         self.targets.push((what.into(), met, measured));
     }

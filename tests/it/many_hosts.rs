@@ -512,16 +512,6 @@ macro_rules! for_backends {
     };
 }
 
-impl Backend {
-    fn from_module(name: &str) -> Backend {
-        match name {
-            "etcd3" => Backend::Etcd3,
-            "etcd2" => Backend::Etcd2,
-            _ => Backend::VulcandApi,
-        }
-    }
-}
-
 #[cfg(feature = "etcd3")]
 for_backends!(etcd3: node_loss, restart_without_churn, orphans_are_collected, resync_reads_only_own_keys, exact_state_under_churn, etcd_cluster_faults);
 #[cfg(feature = "etcd2")]

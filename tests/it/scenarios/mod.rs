@@ -21,29 +21,8 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// Which store a scenario runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Etcd3,
-    Etcd2,
-    VulcandApi,
-}
-
-impl Backend {
-    pub fn flag(self) -> &'static str {
-        match self {
-            Backend::Etcd3 => "etcd3",
-            Backend::Etcd2 => "etcd2",
-            Backend::VulcandApi => "vulcand-api",
-        }
-    }
-
-    /// Whether a store write is visible at once or only after a resync races
-    /// (etcd v3 transactions make the race outcome exact at once).
-    pub fn exact_at_once(self) -> bool {
-        self == Backend::Etcd3
-    }
-}
+/// Which store a scenario runs against (shared with the latency benchmark).
+pub use crate::support::Backend;
 
 /// One scenario's world: its store, its view of the store, and its name scope.
 pub struct Fixture {
@@ -345,13 +324,6 @@ impl Drop for Fixture {
         if let Some(vulcand) = &self.vulcand {
             vulcand.assert_applied_everything();
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl StoreView for Arc<Vulcand> {
-    async fn snapshot(&self) -> Snapshot {
-        self.as_ref().snapshot().await
     }
 }
 

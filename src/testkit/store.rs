@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use havok::ids::RouteKey;
+use crate::ids::RouteKey;
 use serde_json::Value;
 
 /// A route's backend as stored: its value, if present, and its servers.
@@ -111,6 +111,14 @@ impl Snapshot {
 #[async_trait]
 pub trait StoreView: Send + Sync {
     async fn snapshot(&self) -> Snapshot;
+}
+
+/// A view shared with the task that also drives it (a fixture's Vulcand).
+#[async_trait]
+impl<T: StoreView + ?Sized> StoreView for std::sync::Arc<T> {
+    async fn snapshot(&self) -> Snapshot {
+        self.as_ref().snapshot().await
+    }
 }
 
 /// Everything under `<prefix>/` in etcd v3 (Vulcand `-etcdApiVer=3`; default prefix `vulcand`, no leading slash).

@@ -61,7 +61,7 @@ impl Member {
 }
 
 /// Polls an etcd member's plain-HTTP `GET /health` until it says `"true"`.
-pub(super) async fn wait_health(member: &str, url: &str) {
+pub async fn wait_health(member: &str, url: &str) {
     let what = format!("{member} healthy at {url}");
     eventually(&what, HEALTHY, || async {
         match http_get(url).await {

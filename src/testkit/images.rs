@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::docker::{docker, try_docker};
 
-const HTTPD_DOCKERFILE: &str = include_str!("../../images/httpd/Dockerfile");
-const ETCD_DOCKERFILE: &str = include_str!("../../images/etcd/Dockerfile");
+const HTTPD_DOCKERFILE: &str = include_str!("../../tests/images/httpd/Dockerfile");
+const ETCD_DOCKERFILE: &str = include_str!("../../tests/images/etcd/Dockerfile");
 const LOCK: &str = "/tmp/havok-test-images.lock";
 const BUSYBOX: &str = "/usr/bin/busybox";
 const ETCD: &str = "/usr/bin/etcd";

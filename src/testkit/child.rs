@@ -1,6 +1,10 @@
 //! The havok binary under test as a child process: its stdout and stderr go
 //! to a log file the test can read and wait on; killed on drop, and the log's
 //! tail printed when the test failed.
+//!
+//! The binary is the one Cargo built for the running test or benchmark: the
+//! library cannot see `env!("CARGO_BIN_EXE_havok")`, which only test and
+//! bench targets are compiled with, so [`binary`] finds it at run time.
 
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
@@ -34,7 +38,8 @@ impl Havok {
             .expect("create a log directory");
         let log = dir.path().join("havok.log");
         let file = File::create(&log).expect("create the log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_havok"));
+        let binary = binary();
+        let mut command = Command::new(&binary);
         command
             .args(args)
             .stdin(Stdio::null())
@@ -50,7 +55,7 @@ impl Havok {
         die_with_parent(&mut command);
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_havok")));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
         Havok {
             child,
             dir: Some(dir),
@@ -179,6 +184,24 @@ impl Drop for Havok {
             );
         }
     }
+}
+
+/// The havok binary of this build: `CARGO_BIN_EXE_havok` as Cargo (or
+/// nextest, as `NEXTEST_BIN_EXE_havok`) sets it when running a test or a
+/// benchmark, else `havok` next to the `deps/` folder the running test
+/// executable is in, where Cargo puts both (older Cargo sets the variable
+/// at compile time only).
+pub fn binary() -> PathBuf {
+    for variable in ["CARGO_BIN_EXE_havok", "NEXTEST_BIN_EXE_havok"] {
+        if let Some(path) = std::env::var_os(variable) {
+            return PathBuf::from(path);
+        }
+    }
+    let exe = std::env::current_exe().expect("the running test's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("havok"))
+        .unwrap_or_else(|| panic!("no Cargo target folder above {}", exe.display()))
 }
 
 /// Makes the child die with the test process: if nextest kills the test

@@ -1,0 +1,155 @@
+//! N sequential starts, each stopped with SIGTERM once routed: how long a new
+//! container waits for its route and a stopping one keeps it, against the
+//! floors of the store (one bare write) and of Docker (event delivery, inspect).
+
+use std::time::{Instant, SystemTime};
+
+use crate::context::{sid, until, Context, Routed, NODE, ONE};
+use crate::report::{ms_between, Report, Stats};
+
+/// `docker stop -t` here: `kill` (SIGTERM) and `die` this many seconds apart.
+const STOP_GRACE: u32 = 2;
+
+/// What the targets judge.
+pub struct Sequential {
+    pub route: Stats,
+    /// Servers removed before their container's `die` event, of `n`.
+    pub before_die: usize,
+    pub n: usize,
+}
+
+pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
+    let (store, events, fleet) = (&ctx.store, &ctx.events, &ctx.fleet);
+    ctx.say(&format!("{} sequential starts and stops", ctx.sizes.n));
+    let like = ctx.server_key(NODE, &format!("{}-s000", ctx.scope));
+    let seq = ctx.names("s", ctx.sizes.n);
+    fleet.create(&seq).await;
+    let mut route_ms = Vec::new();
+    let mut complete_ms = Vec::new();
+    let mut floor = Vec::new();
+    let mut delivery_ms = Vec::new();
+    let mut inspect_ms = Vec::new();
+    let mut gone_at = Vec::new();
+    let mut stopping = Vec::new();
+    for (i, name) in seq.iter().enumerate() {
+        let sid = sid(NODE, name);
+        // The floor is sampled between the starts, so both see the same load.
+        floor.push(store.floor(i, &like).await);
+        let Routed { mark, put, started } = ctx.start_routed(NODE, name).await;
+        route_ms.push(ms_between(put, started));
+        // Vulcand routes a new host once its frontend exists too; etcd v3
+        // writes both in one transaction, the other stores one after the other.
+        let frontend = ctx.frontend_key(name);
+        let fronted = until(&format!("{name}'s frontend"), ONE, || {
+            store.first_put(mark, &frontend)
+        })
+        .await;
+        complete_ms.push(ms_between(put.max(fronted), started));
+        // What havok cannot beat on Docker's side: delivering the event, and
+        // the one inspect havok makes per start (timed here, after the route).
+        if let Some(arrived) = events.arrival(name, "start") {
+            delivery_ms.push(ms_between(arrived, started));
+        }
+        let inspecting = Instant::now();
+        if let Err(e) = ctx.docker.inspect_container(name, None).await {
+            panic!("inspect {name}: {e}");
+        }
+        inspect_ms.push(inspecting.elapsed().as_secs_f64() * 1e3);
+        // Not waited for: the next start overlaps the previous one's 2 s grace,
+        // as on a busy host; the server must be gone long before `die`.
+        let mark = store.mark();
+        stopping.push(fleet.stop_detached(name, STOP_GRACE));
+        gone_at.push(
+            until(&format!("{name}'s server to be removed"), ONE, || {
+                store.first(mark, &sid, false)
+            })
+            .await,
+        );
+    }
+    tokio::task::block_in_place(|| {
+        for mut child in stopping {
+            let _ = child.wait();
+        }
+    });
+    let (from_kill, from_die, before_die) = removals(ctx, &seq, &gone_at).await;
+    tokio::task::block_in_place(|| fleet.remove(&seq));
+    let route = report.dist(
+        "route_ms",
+        "route: Docker start event -> server in store",
+        "ms",
+        &route_ms,
+    );
+    report.dist(
+        "route_complete_ms",
+        "route: start event -> server and frontend in store",
+        "ms",
+        &complete_ms,
+    );
+    report.dist(
+        "floor_ms",
+        "store floor: one bare write -> seen",
+        "ms",
+        &floor,
+    );
+    report.dist(
+        "docker_event_ms",
+        "Docker floor: start event -> a subscriber",
+        "ms",
+        &delivery_ms,
+    );
+    report.dist(
+        "docker_inspect_ms",
+        "Docker floor: one container inspect",
+        "ms",
+        &inspect_ms,
+    );
+    report.dist(
+        "removal_kill_ms",
+        "removal: kill (SIGTERM) event -> server gone",
+        "ms",
+        &from_kill,
+    );
+    report.dist(
+        "removal_die_ms",
+        "removal: die event -> server gone (<0: before)",
+        "ms",
+        &from_die,
+    );
+    report.count(
+        "removed_before_die",
+        "removal: server gone before die",
+        before_die,
+        seq.len(),
+    );
+    Sequential {
+        route,
+        before_die,
+        n: seq.len(),
+    }
+}
+
+/// Each server's removal against its container's SIGTERM `kill` and its
+/// `die`, in ms, and how many were gone before `die`.
+async fn removals(
+    ctx: &Context<'_>,
+    seq: &[String],
+    gone_at: &[SystemTime],
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let mut from_kill = Vec::new();
+    let mut from_die = Vec::new();
+    let mut before_die = 0;
+    for (name, gone) in seq.iter().zip(gone_at) {
+        let kill = until(&format!("the SIGTERM kill event of {name}"), ONE, || {
+            ctx.events.first(name, "kill", Some("15"))
+        })
+        .await;
+        let die = until(&format!("the die event of {name}"), ONE, || {
+            ctx.events.first(name, "die", None)
+        })
+        .await;
+        from_kill.push(ms_between(*gone, kill));
+        from_die.push(ms_between(*gone, die));
+        before_die += usize::from(*gone < die);
+    }
+    (from_kill, from_die, before_die)
+}

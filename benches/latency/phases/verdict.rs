@@ -1,0 +1,89 @@
+//! The targets havok is held to, met or missed, and the notes that qualify
+//! this run's figures.
+
+use crate::context::Context;
+use crate::phases::burst::Bursts;
+use crate::phases::idle::Idle;
+use crate::phases::restart::Restart;
+use crate::phases::sequential::Sequential;
+use crate::phases::startup::Startup;
+use crate::process::mb;
+use crate::report::Report;
+use havok::testkit::Backend;
+
+/// Route p50 under this many ms.
+const ROUTE_P50_MS: f64 = 2.0;
+/// Route p99 under this many ms.
+const ROUTE_P99_MS: f64 = 10.0;
+/// Startup may take this many ms beyond Docker's own listing of the K.
+const STARTUP_BEYOND_LISTING_MS: f64 = 300.0;
+/// Idle RSS under this many MB.
+const IDLE_RSS_MB: f64 = 8.0;
+/// The allocator keeps a few pages, which is not growth per container.
+const GROWTH_SLACK_KB: f64 = 256.0;
+
+pub fn write(
+    ctx: &Context<'_>,
+    report: &mut Report,
+    sequential: &Sequential,
+    idle: &Idle,
+    bursts: &Bursts,
+    startup: &Startup,
+    restart: &Restart,
+) {
+    let route = sequential.route;
+    report.target(
+        "route p50 < 2 ms",
+        route.p50 < ROUTE_P50_MS,
+        format!("{:.2} ms", route.p50),
+    );
+    report.target(
+        "route p99 < 10 ms",
+        route.p99 < ROUTE_P99_MS,
+        format!("{:.2} ms", route.p99),
+    );
+    report.target(
+        "removal before die",
+        sequential.before_die == sequential.n,
+        format!("{}/{}", sequential.before_die, sequential.n),
+    );
+    let beyond = startup.startup_ms - startup.listing_ms;
+    report.target(
+        "startup under 0.3 s beyond Docker's listing",
+        beyond < STARTUP_BEYOND_LISTING_MS,
+        format!("{:.0} ms with K={}", beyond, ctx.sizes.k),
+    );
+    let idle_mb = mb(idle.sample.rss_kb);
+    report.target(
+        "idle RSS < 8 MB",
+        idle_mb < IDLE_RSS_MB,
+        format!("{idle_mb:.1} MB"),
+    );
+    let (growth, second_growth) = (bursts.growth_kb(), bursts.second_growth_kb());
+    report.target(
+        "no RSS growth across the burst (256 KB slack)",
+        growth <= GROWTH_SLACK_KB,
+        format!("{growth:+.0} KB (a second identical burst: {second_growth:+.0} KB)"),
+    );
+    report.target(
+        "restart writes nothing under Vulcand's prefix",
+        restart.vulcand_writes == 0,
+        format!("{}", restart.vulcand_writes),
+    );
+    report.note(ctx.load_note());
+    if restart.resync.servers as usize != ctx.sizes.k {
+        report.note(format!(
+            "the resync measured wanted {} servers, not K={}",
+            restart.resync.servers, ctx.sizes.k
+        ));
+    }
+    if ctx.store.resumed() > 0 {
+        report.note(format!(
+            "the etcd v2 watch stream was resumed {} times; events replayed then arrive late",
+            ctx.store.resumed()
+        ));
+    }
+    if ctx.backend == Backend::VulcandApi {
+        report.note("the API is polled every 0.5 ms: its figures are late by up to that".into());
+    }
+}
