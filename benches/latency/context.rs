@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
-use havok::ids::{RouteId, RouteKey, ServerId};
 use havok::docker::Watcher;
+use havok::ids::{RouteId, RouteKey, ServerId};
 use havok::testkit::{unique_name, Backend, Havok};
 use havok::vulcand::Layout;
 use regex::Regex;

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use crate::ids::RouteKey;
+use async_trait::async_trait;
 use serde_json::Value;
 
 /// A route's backend as stored: its value, if present, and its servers.
