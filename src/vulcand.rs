@@ -117,39 +117,44 @@ impl Layout {
         &self.prefix
     }
 
+    /// `<p>/<kind>/<id>/`.
+    fn object_dir(&self, kind: &str, id: &RouteId) -> String {
+        format!("{}/{kind}/{id}/", self.prefix)
+    }
+
     /// `<p>/backends/<bid>/`: the backend and all its servers.
     pub fn backend_dir(&self, id: &RouteId) -> String {
-        format!("{}/backends/{}/", self.prefix, id)
+        self.object_dir("backends", id)
     }
 
     pub fn backend_key(&self, id: &RouteId) -> String {
-        format!("{}backend", self.backend_dir(id))
+        self.backend_dir(id) + "backend"
     }
 
     /// `<p>/backends/<bid>/servers/`
     pub fn servers_dir(&self, id: &RouteId) -> String {
-        format!("{}servers/", self.backend_dir(id))
+        self.backend_dir(id) + "servers/"
     }
 
     pub fn server_key(&self, id: &RouteId, server: &ServerId) -> String {
-        format!("{}{}", self.servers_dir(id), server)
+        self.servers_dir(id) + server.as_str()
     }
 
     /// `<p>/frontends/<fid>/`: the frontend and its middlewares.
     pub fn frontend_dir(&self, id: &RouteId) -> String {
-        format!("{}/frontends/{}/", self.prefix, id)
+        self.object_dir("frontends", id)
     }
 
     pub fn frontend_key(&self, id: &RouteId) -> String {
-        format!("{}frontend", self.frontend_dir(id))
+        self.frontend_dir(id) + "frontend"
     }
 
     pub fn middlewares_dir(&self, id: &RouteId) -> String {
-        format!("{}middlewares/", self.frontend_dir(id))
+        self.frontend_dir(id) + "middlewares/"
     }
 
     pub fn middleware_key(&self, id: &RouteId, middleware: &str) -> String {
-        format!("{}{}", self.middlewares_dir(id), middleware)
+        self.middlewares_dir(id) + middleware
     }
 }
 

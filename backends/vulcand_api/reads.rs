@@ -26,24 +26,20 @@ pub(super) enum Read<'a> {
 }
 
 impl Read<'_> {
-    fn path(self) -> String {
+    /// The request's path, and the object an error names.
+    fn target(self) -> (String, String) {
         match self {
-            Read::Frontends => "/v2/frontends".into(),
-            Read::Frontend(id) => format!("/v2/frontends/{id}"),
-            Read::Backends => "/v2/backends".into(),
-            Read::Servers(id) => format!("/v2/backends/{id}/servers"),
-            Read::Middlewares(id) => format!("/v2/frontends/{id}/middlewares"),
-        }
-    }
-
-    /// The object named in an error.
-    fn object(self) -> String {
-        match self {
-            Read::Frontends => "the frontend list".into(),
-            Read::Frontend(id) => format!("frontend {id}"),
-            Read::Backends => "the backend list".into(),
-            Read::Servers(id) => format!("servers of backend {id}"),
-            Read::Middlewares(id) => format!("middlewares of frontend {id}"),
+            Read::Frontends => ("/v2/frontends".into(), "the frontend list".into()),
+            Read::Frontend(id) => (format!("/v2/frontends/{id}"), format!("frontend {id}")),
+            Read::Backends => ("/v2/backends".into(), "the backend list".into()),
+            Read::Servers(id) => (
+                format!("/v2/backends/{id}/servers"),
+                format!("servers of backend {id}"),
+            ),
+            Read::Middlewares(id) => (
+                format!("/v2/frontends/{id}/middlewares"),
+                format!("middlewares of frontend {id}"),
+            ),
         }
     }
 }
@@ -55,7 +51,8 @@ impl VulcandApiSink {
         read: Read<'_>,
         cost: &mut Observed,
     ) -> Result<Option<T>, SinkError> {
-        self.get(read.path(), move || read.object(), cost).await
+        let (path, object) = read.target();
+        self.get(path, move || object, cost).await
     }
 
     /// A list; empty when Vulcand answers 404.

@@ -72,17 +72,14 @@ impl<T> Counted for List<T> {
 }
 impl Counted for ApiFrontend {}
 
-/// engine.Frontend; the answer also carries `Settings` (and `Stats`), which havok does not write.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// engine.Frontend (every field may be missing: `default`); the answer also carries `Settings` (and `Stats`), which havok does not write.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub(super) struct ApiFrontend {
-    #[serde(default)]
     pub(super) id: String,
-    #[serde(default)]
     pub(super) route: String,
-    #[serde(default, rename = "Type")]
+    #[serde(rename = "Type")]
     pub(super) kind: String,
-    #[serde(default)]
     pub(super) backend_id: String,
 }
 
@@ -95,12 +92,11 @@ impl ApiFrontend {
 }
 
 /// engine.Backend; `Settings` is dropped like the frontend's.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub(super) struct ApiBackend {
-    #[serde(default)]
     pub(super) id: String,
-    #[serde(default, rename = "Type")]
+    #[serde(rename = "Type")]
     pub(super) kind: String,
 }
 
@@ -112,26 +108,24 @@ impl ApiBackend {
 }
 
 /// engine.Server.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct ApiServer {
-    #[serde(default, rename = "Id")]
+    #[serde(rename = "Id")]
     pub(super) id: String,
-    #[serde(default, rename = "URL")]
+    #[serde(rename = "URL")]
     pub(super) url: String,
 }
 
 /// engine.Middleware: the plugin's own struct under `Middleware` (for
 /// ratelimit and connlimit, the fields havok writes).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub(super) struct ApiMiddleware {
-    #[serde(default)]
     pub(super) id: String,
-    #[serde(default)]
     pub(super) priority: i64,
-    #[serde(default, rename = "Type")]
+    #[serde(rename = "Type")]
     pub(super) kind: String,
-    #[serde(default)]
     pub(super) middleware: Value,
 }
 

@@ -115,12 +115,7 @@ fn systemd_unit_flags_are_valid() {
     ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let generated = Command::new(env!("CARGO_BIN_EXE_havok"))
-        .args(["generate-docs", "--out"])
-        .arg(dir.path())
-        .output()
-        .expect("run havok generate-docs");
-    assert!(generated.status.success(), "{generated:?}");
+    generate_docs(dir.path());
     let defaults = std::fs::read_to_string(dir.path().join("havok.default")).unwrap();
     // Every default that has a value, as the unit would pass it uncommented
     // (--docker on the command line still points at no Docker).
@@ -148,12 +143,7 @@ fn systemd_unit_flags_are_valid() {
 #[test]
 fn man_page_and_completions_are_generated_from_the_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_havok"))
-        .args(["generate-docs", "--out"])
-        .arg(dir.path())
-        .output()
-        .expect("run havok generate-docs");
-    assert!(out.status.success(), "{out:?}");
+    generate_docs(dir.path());
     for name in [
         "havok.1",
         "havok.bash",
@@ -342,4 +332,14 @@ fn vendored_protoc_runs_without_a_system_protoc() {
         out.status.success() && stdout.starts_with("libprotoc "),
         "{out:?}"
     );
+}
+
+/// Runs `havok generate-docs --out dir`, which must succeed.
+fn generate_docs(dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_havok"))
+        .args(["generate-docs", "--out"])
+        .arg(dir)
+        .output()
+        .expect("run havok generate-docs");
+    assert!(out.status.success(), "{out:?}");
 }

@@ -291,27 +291,26 @@ impl Fixture {
             #[cfg(feature = "etcd2")]
             Backend::Etcd2 => {
                 let url = self.etcd.as_ref().expect("etcd").url();
-                let answer = reqwest::Client::new()
-                    .delete(format!("{url}/v2/keys/vulcand/frontends/{id}/frontend"))
-                    .send()
-                    .await
-                    .expect("delete the frontend");
-                assert!(answer.status().is_success(), "{answer:?}");
+                http_delete(format!("{url}/v2/keys/vulcand/frontends/{id}/frontend")).await;
             }
             #[cfg(feature = "vulcand-api")]
             Backend::VulcandApi => {
-                let url = self.api_url();
-                let answer = reqwest::Client::new()
-                    .delete(format!("{url}/v2/frontends/{id}"))
-                    .send()
-                    .await
-                    .expect("delete the frontend");
-                assert!(answer.status().is_success(), "{answer:?}");
+                http_delete(format!("{}/v2/frontends/{id}", self.api_url())).await;
             }
             #[allow(unreachable_patterns)]
             other => panic!("{other:?} is not compiled in"),
         }
     }
+}
+
+/// DELETE `url`, which must succeed.
+async fn http_delete(url: String) {
+    let answer = reqwest::Client::new()
+        .delete(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+    assert!(answer.status().is_success(), "DELETE {url}: {answer:?}");
 }
 
 /// A failing test keeps its own panic; a passing one fails here if Vulcand

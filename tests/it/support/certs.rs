@@ -67,24 +67,14 @@ impl Pki {
     }
 
     fn ca(&self, name: &str, cn: &str) {
-        openssl_in(
-            self.dir(),
+        self.key_request(
+            name,
+            cn,
+            &format!("{name}.pem"),
             &[
-                "req",
                 "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}-key.pem"),
-                "-out",
-                &format!("{name}.pem"),
                 "-days",
                 "2",
-                "-subj",
-                &format!("/CN={cn}"),
                 "-addext",
                 "basicConstraints=critical,CA:TRUE",
                 "-addext",
@@ -93,28 +83,35 @@ impl Pki {
         );
     }
 
+    /// `openssl req`: a new EC key `<name>-key.pem` and a request (or with
+    /// `-x509`, a self-signed certificate) for `cn` into `out`, plus `extra`.
+    fn key_request(&self, name: &str, cn: &str, out: &str, extra: &[&str]) {
+        let key = format!("{name}-key.pem");
+        let subject = format!("/CN={cn}");
+        let mut args = vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            out,
+            "-subj",
+            &subject,
+        ];
+        args.extend_from_slice(extra);
+        openssl_in(self.dir(), &args);
+    }
+
     /// A key and a certificate signed by `ca.pem`, with `extensions` (openssl extfile syntax).
     fn leaf(&self, name: &str, cn: &str, extensions: &str) {
         let ext = format!("{name}.ext");
         std::fs::write(self.path(&ext), extensions).expect("write the extensions file");
         let csr = format!("{name}.csr");
-        openssl_in(
-            self.dir(),
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}-key.pem"),
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
-        );
+        self.key_request(name, cn, &csr, &[]);
         openssl_in(
             self.dir(),
             &[
