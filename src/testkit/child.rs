@@ -174,14 +174,7 @@ impl Drop for Havok {
         }
         if std::thread::panicking() {
             // Keep the whole log for a look after the test.
-            let kept = self.dir.take().map(TempDir::keep);
-            eprintln!(
-                "---- last 60 lines of havok's log ({}) ----\n{}\n---- end of havok's log ----",
-                kept.map(|d| d.join("havok.log"))
-                    .unwrap_or_default()
-                    .display(),
-                self.log_tail(60)
-            );
+            print_kept_log("havok", self.dir.take(), "havok.log", &self.log_text(), 60);
         }
     }
 }
@@ -214,4 +207,16 @@ pub fn die_with_parent(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// After a failed test: keeps `dir` (with its log `file`) on disk and prints
+/// the last `lines` lines of `text`, the log of `what`.
+pub fn print_kept_log(what: &str, dir: Option<TempDir>, file: &str, text: &str, lines: usize) {
+    let kept = dir.map(TempDir::keep).map(|d| d.join(file));
+    let all: Vec<&str> = text.lines().collect();
+    eprintln!(
+        "---- last {lines} lines of {what}'s log ({}) ----\n{}\n---- end of {what}'s log ----",
+        kept.unwrap_or_default().display(),
+        all[all.len().saturating_sub(lines)..].join("\n")
+    );
 }

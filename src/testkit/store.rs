@@ -71,6 +71,17 @@ impl Snapshot {
         self.backends.is_empty() && self.frontends.is_empty() && self.unknown.is_empty()
     }
 
+    /// Files every key of an etcd v2 tree (a `GET …?recursive=true` node)
+    /// under `prefix` (`/vulcand`).
+    pub fn add_v2_tree(&mut self, node: &Value, prefix: &str) {
+        let dir = format!("{}/", prefix.trim_end_matches('/'));
+        for (key, value) in v2_leaves(node) {
+            if let Some(relative) = key.strip_prefix(&dir) {
+                self.insert(relative, value);
+            }
+        }
+    }
+
     /// Files one stored key (relative to the prefix, e.g.
     /// `backends/<bid>/servers/<sid>`) and its value; other keys go to `unknown`.
     pub fn insert(&mut self, relative_key: &str, value: &str) {
@@ -243,25 +254,12 @@ impl Etcd2View {
         let body: Value = response.json().await.map_err(|e| e.to_string())?;
         let mut snapshot = Snapshot::default();
         match status.as_u16() {
-            200 => self.walk(&body["node"], &mut snapshot),
+            200 => snapshot.add_v2_tree(&body["node"], &self.prefix),
             // errorCode 100: the prefix does not exist yet.
             404 if body["errorCode"] == 100 => {}
             _ => return Err(format!("{status}: {body}")),
         }
         Ok(snapshot)
-    }
-
-    fn walk(&self, node: &Value, snapshot: &mut Snapshot) {
-        if let Some(children) = node["nodes"].as_array() {
-            for child in children {
-                self.walk(child, snapshot);
-            }
-        }
-        if let (Some(key), Some(value)) = (node["key"].as_str(), node["value"].as_str()) {
-            if let Some(relative) = key.strip_prefix(&format!("{}/", self.prefix)) {
-                snapshot.insert(relative, value);
-            }
-        }
     }
 }
 
@@ -304,14 +302,20 @@ pub async fn etcd_keyspace(url: &str) -> BTreeMap<String, String> {
         .json()
         .await
         .unwrap_or_else(|e| panic!("etcd v2 at {url}: {e}"));
-    fn walk(node: &Value, all: &mut BTreeMap<String, String>) {
-        for child in node["nodes"].as_array().into_iter().flatten() {
-            walk(child, all);
-        }
-        if let (Some(key), Some(value)) = (node["key"].as_str(), node["value"].as_str()) {
-            all.insert(format!("v2 {key}"), value.to_string());
-        }
+    for (key, value) in v2_leaves(&root["node"]) {
+        all.insert(format!("v2 {key}"), value.to_string());
     }
-    walk(&root["node"], &mut all);
     all
+}
+
+/// Every key with a value in an etcd v2 tree, depth first.
+pub fn v2_leaves(node: &Value) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for child in node["nodes"].as_array().into_iter().flatten() {
+        out.extend(v2_leaves(child));
+    }
+    if let (Some(key), Some(value)) = (node["key"].as_str(), node["value"].as_str()) {
+        out.push((key, value));
+    }
+    out
 }

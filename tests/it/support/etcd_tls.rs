@@ -266,26 +266,12 @@ impl SecureEtcd2View {
         let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
         let mut snapshot = Snapshot::default();
         match status.as_u16() {
-            200 => walk(&body["node"], &mut snapshot),
+            200 => snapshot.add_v2_tree(&body["node"], "/vulcand"),
             // errorCode 100: the prefix does not exist yet.
             404 if body["errorCode"] == 100 => {}
             _ => return Err(format!("{url}: {status}: {body}")),
         }
         Ok(snapshot)
-    }
-}
-
-#[cfg(feature = "etcd2")]
-fn walk(node: &serde_json::Value, snapshot: &mut Snapshot) {
-    if let Some(children) = node["nodes"].as_array() {
-        for child in children {
-            walk(child, snapshot);
-        }
-    }
-    if let (Some(key), Some(value)) = (node["key"].as_str(), node["value"].as_str()) {
-        if let Some(relative) = key.strip_prefix("/vulcand/") {
-            snapshot.insert(relative, value);
-        }
     }
 }
 

@@ -144,15 +144,12 @@ impl Drop for TlsProxy {
         }
         let _ = self.child.wait();
         if std::thread::panicking() {
-            let kept = self.dir.take().map(TempDir::keep);
-            let text = self.log_text();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!(
-                "---- last 30 lines of socat's log ({}) ----\n{}\n---- end of socat's log ----",
-                kept.map(|d| d.join("socat.log"))
-                    .unwrap_or_default()
-                    .display(),
-                lines[lines.len().saturating_sub(30)..].join("\n")
+            crate::support::child::print_kept_log(
+                "socat",
+                self.dir.take(),
+                "socat.log",
+                &self.log_text(),
+                30,
             );
         }
     }

@@ -412,15 +412,13 @@ impl Drop for Vulcand {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            let kept = self.dir.lock().unwrap().take().map(TempDir::keep);
-            let text = self.log_text();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!(
-                "---- last 40 lines of Vulcand's log ({}) ----\n{}\n---- end of Vulcand's log ----",
-                kept.map(|d| d.join("vulcand.log"))
-                    .unwrap_or_default()
-                    .display(),
-                lines[lines.len().saturating_sub(40)..].join("\n")
+            let dir = self.dir.lock().unwrap().take();
+            crate::support::child::print_kept_log(
+                "Vulcand",
+                dir,
+                "vulcand.log",
+                &self.log_text(),
+                40,
             );
         }
     }
