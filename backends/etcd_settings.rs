@@ -223,50 +223,43 @@ mod tests {
         );
     }
 
-    /// Each row: a configured prefix and the key root used in etcd v2.
+    /// A configured prefix and the key root used in etcd v2.
     #[test]
     fn prefixes_are_rooted() {
-        for (given, want) in [
-            ("vulcand", "/vulcand"),
-            ("/vulcand", "/vulcand"),
-            ("vulcand/", "/vulcand"),
-            ("a/b", "/a/b"),
-        ] {
-            assert_eq!(rooted(given), want);
+        for given in ["vulcand", "/vulcand", "vulcand/"] {
+            assert_eq!(rooted(given), "/vulcand", "{given:?}");
         }
+        assert_eq!(rooted("a/b"), "/a/b");
     }
 
-    /// v3, each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
+    /// Each row: `--etcd-prefix`, `--state-prefix`, and whether they may be
+    /// used together on v3 (plain key prefixes) and on v2 (directories).
+    const PREFIX_PAIRS: [(&str, &str, bool, bool); 10] = [
+        ("vulcand", "havok", true, true),
+        ("vulcand", "havok/vulcand", true, true),
+        ("/vulcand", "/havok", true, true),
+        ("vulcand", "vulcand2", false, true),
+        ("vulcand", "vul", false, true),
+        ("vulcand", "/vulcand/", true, false),
+        ("vulcand", "vulcand/havok", false, false),
+        ("a/b", "a", false, false),
+        ("vulcand", "vulcand", false, false),
+        ("vulcand", "vulcand//havok", false, false),
+    ];
+
+    /// v3: the rows of `PREFIX_PAIRS` that overlap as key prefixes are refused.
     #[test]
     fn v3_overlapping_prefixes_are_refused() {
-        for (vulcand, state, ok) in [
-            ("vulcand", "havok", true),
-            ("vulcand", "havok/vulcand", true),
-            ("/vulcand", "/havok", true),
-            ("vulcand", "vulcand/havok", false),
-            ("vulcand", "vulcand2", false),
-            ("vulcand", "vul", false),
-            ("a/b", "a", false),
-            ("vulcand", "vulcand", false),
-        ] {
+        for (vulcand, state, ok, _) in PREFIX_PAIRS {
             let got = check_v3_prefixes(vulcand, state);
             assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }
     }
 
-    /// v2, each row: `--etcd-prefix`, `--state-prefix`, and whether they may be used together.
+    /// v2: the rows of `PREFIX_PAIRS` where one is a directory inside the other are refused.
     #[test]
     fn v2_overlapping_prefixes_are_refused() {
-        for (vulcand, state, ok) in [
-            ("vulcand", "havok", true),
-            ("vulcand", "vulcand2", true),
-            ("vulcand", "vul", true),
-            ("vulcand", "havok/vulcand", true),
-            ("vulcand", "vulcand/havok", false),
-            ("vulcand", "/vulcand/", false),
-            ("a/b", "a", false),
-            ("vulcand", "vulcand//havok", false),
-        ] {
+        for (vulcand, state, _, ok) in PREFIX_PAIRS {
             let got = check_v2_prefixes(&rooted(vulcand), &rooted(state));
             assert_eq!(got.is_ok(), ok, "{vulcand:?} {state:?}: {got:?}");
         }

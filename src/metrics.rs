@@ -61,42 +61,23 @@ impl Metrics {
     /// Registers every metric under the `havok_` prefix.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("havok");
-        r.register(
-            "docker_events",
-            "Docker container events handled, by action",
-            self.docker_events.clone(),
-        );
-        r.register(
-            "store_writes",
-            "Ops written to the store, by backend and op",
-            self.writes.clone(),
-        );
-        r.register(
-            "store_failures",
-            "Failed store calls, by backend",
-            self.failures.clone(),
-        );
-        r.register("routes", "Routes this node wants", self.routes.clone());
-        r.register("servers", "Servers this node wants", self.servers.clone());
-        r.register(
-            "resyncs",
-            "Full passes (observe, diff, apply)",
-            self.resyncs.clone(),
-        );
-        r.register(
-            "resync_duration_seconds",
-            "Duration of full passes",
-            self.resync_seconds.clone(),
-        );
-        r.register(
-            "seconds_since_last_sync",
-            "Seconds since the store last accepted a write pass",
-            self.seconds_since_sync.clone(),
-        );
-        r.register(
-            "store_keys_read",
-            "Keys or objects read from the store by full passes",
-            self.keys_read.clone(),
-        );
+        // Each row: the metric's name, the field it reads, its help text.
+        macro_rules! register {
+            ($($name:literal, $field:ident, $help:literal;)*) => {
+                $(r.register($name, $help, self.$field.clone());)*
+            };
+        }
+        register! {
+            "docker_events", docker_events, "Docker container events handled, by action";
+            "store_writes", writes, "Ops written to the store, by backend and op";
+            "store_failures", failures, "Failed store calls, by backend";
+            "routes", routes, "Routes this node wants";
+            "servers", servers, "Servers this node wants";
+            "resyncs", resyncs, "Full passes (observe, diff, apply)";
+            "resync_duration_seconds", resync_seconds, "Duration of full passes";
+            "seconds_since_last_sync", seconds_since_sync,
+                "Seconds since the store last accepted a write pass";
+            "store_keys_read", keys_read, "Keys or objects read from the store by full passes";
+        }
     }
 }

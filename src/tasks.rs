@@ -115,39 +115,18 @@ mod tests {
         use End::*;
         /// The task reported dead and a piece of its reason.
         type Died = Option<(&'static str, &'static str)>;
+        let watcher_panicked: Died = Some(("Docker watcher", "panicked: boom"));
+        let watcher_returned: Died = Some(("Docker watcher", "before shutdown"));
+        let reconciler_panicked: Died = Some(("reconciler", "panicked: boom"));
+        let reconciler_returned: Died = Some(("reconciler", "before shutdown"));
         let cases: [(End, End, bool, Died); 6] = [
             (AtShutdown, AtShutdown, true, None),
-            (
-                Panics,
-                AtShutdown,
-                false,
-                Some(("Docker watcher", "panicked: boom")),
-            ),
-            (
-                AtShutdown,
-                Panics,
-                false,
-                Some(("reconciler", "panicked: boom")),
-            ),
-            (
-                Returns,
-                AtShutdown,
-                false,
-                Some(("Docker watcher", "before shutdown")),
-            ),
-            (
-                AtShutdown,
-                Returns,
-                false,
-                Some(("reconciler", "before shutdown")),
-            ),
+            (Panics, AtShutdown, false, watcher_panicked),
+            (AtShutdown, Panics, false, reconciler_panicked),
+            (Returns, AtShutdown, false, watcher_returned),
+            (AtShutdown, Returns, false, reconciler_returned),
             // A panic while stopping is still a fault.
-            (
-                Panics,
-                AtShutdown,
-                true,
-                Some(("Docker watcher", "panicked: boom")),
-            ),
+            (Panics, AtShutdown, true, watcher_panicked),
         ];
         for (watcher, reconciler, asked, want) in cases {
             let shutdown = CancellationToken::new();

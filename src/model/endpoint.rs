@@ -18,30 +18,30 @@ pub struct Endpoint {
     pub container_ip: Option<IpAddr>,
 }
 
+/// The refusal of a label whose value is not what it should be.
+fn bad_label(label: &'static str, value: &str, expected: &'static str) -> Refusal {
+    Refusal::BadLabel {
+        label,
+        value: value.to_string(),
+        expected,
+    }
+}
+
 /// The server URL: the published binding of the chosen container port, or the
 /// container's own address on `--network` / `havok.network`.
 pub fn endpoint_of(container: &Container, rules: &Rules) -> Result<Endpoint, Refusal> {
     let scheme = match container.labels.get(labels::SCHEME).map(|s| s.trim()) {
         None | Some("http") => "http",
         Some("https") => "https",
-        Some(other) => {
-            return Err(Refusal::BadLabel {
-                label: labels::SCHEME,
-                value: other.to_string(),
-                expected: "http or https",
-            })
-        }
+        Some(other) => return Err(bad_label(labels::SCHEME, other, "http or https")),
     };
     let wanted_port = match container.labels.get(labels::PORT) {
         None => None,
         Some(raw) => match raw.trim().parse::<u16>() {
             Ok(port) if port > 0 => Some(port),
             _ => {
-                return Err(Refusal::BadLabel {
-                    label: labels::PORT,
-                    value: raw.clone(),
-                    expected: "a container port number (1-65535)",
-                })
+                let expected = "a container port number (1-65535)";
+                return Err(bad_label(labels::PORT, raw, expected));
             }
         },
     };

@@ -122,34 +122,38 @@ const LABEL_ONLY_VARIABLE: &str = "client.ip";
 /// and `havok.conn-limit` overriding the count (0 turns one off).
 pub(super) fn limits_of(container: &Container, rules: &Rules) -> Result<Limits, Refusal> {
     let mut limits = rules.limits.clone();
-    if let Some(raw) = container.labels.get(labels::RATE_LIMIT) {
-        let requests = parse_count(labels::RATE_LIMIT, raw)?;
-        limits.rate = (requests > 0).then(|| RateLimit {
+    if let Some(requests) = label_count(container, labels::RATE_LIMIT)? {
+        let base = limits.rate.take().unwrap_or_else(|| RateLimit {
             requests,
-            ..limits.rate.clone().unwrap_or(RateLimit {
-                requests,
-                burst: LABEL_ONLY_BURST,
-                variable: LABEL_ONLY_VARIABLE.into(),
-            })
+            burst: LABEL_ONLY_BURST,
+            variable: LABEL_ONLY_VARIABLE.into(),
         });
+        limits.rate = (requests > 0).then_some(RateLimit { requests, ..base });
     }
-    if let Some(raw) = container.labels.get(labels::CONN_LIMIT) {
-        let connections = parse_count(labels::CONN_LIMIT, raw)?;
-        limits.conn = (connections > 0).then(|| ConnLimit {
+    if let Some(connections) = label_count(container, labels::CONN_LIMIT)? {
+        let base = limits.conn.take().unwrap_or_else(|| ConnLimit {
             connections,
-            ..limits.conn.clone().unwrap_or(ConnLimit {
-                connections,
-                variable: LABEL_ONLY_VARIABLE.into(),
-            })
+            variable: LABEL_ONLY_VARIABLE.into(),
+        });
+        limits.conn = (connections > 0).then_some(ConnLimit {
+            connections,
+            ..base
         });
     }
     Ok(limits)
 }
 
-fn parse_count(label: &'static str, raw: &str) -> Result<u32, Refusal> {
-    raw.trim().parse::<u32>().map_err(|_| Refusal::BadLabel {
-        label,
-        value: raw.to_string(),
-        expected: "a whole number (0 turns it off)",
-    })
+/// The count a label sets, if the container has it.
+fn label_count(container: &Container, label: &'static str) -> Result<Option<u32>, Refusal> {
+    let Some(raw) = container.labels.get(label) else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| Refusal::BadLabel {
+            label,
+            value: raw.to_string(),
+            expected: "a whole number (0 turns it off)",
+        })
 }

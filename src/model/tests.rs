@@ -15,18 +15,31 @@ fn rules() -> Rules {
     )
 }
 
+/// A container port and its host bindings.
+fn port(port: u16, protocol: &str, bindings: &[(&str, u16)]) -> Port {
+    Port {
+        port,
+        protocol: protocol.into(),
+        bindings: bindings.iter().map(|&(ip, p)| (ip.into(), p)).collect(),
+    }
+}
+
 fn web(name: &str, hostname: &str) -> Container {
     Container {
         id: ID.into(),
         name: name.into(),
         hostname: hostname.into(),
         running: true,
-        ports: vec![Port {
-            port: 80,
-            protocol: "tcp".into(),
-            bindings: vec![("0.0.0.0".into(), 32768), ("::".into(), 32768)],
-        }],
+        ports: vec![port(80, "tcp", &[("0.0.0.0", 32768), ("::", 32768)])],
         ..Container::default()
+    }
+}
+
+/// `web-1` as `foo` with these ports.
+fn web_ports(ports: Vec<Port>) -> Container {
+    Container {
+        ports,
+        ..web("web-1", "foo")
     }
 }
 
@@ -45,6 +58,31 @@ fn routed(v: &Verdict) -> Vec<(String, String)> {
     }
 }
 
+/// The rules of `rules()` with `edit` applied.
+fn rules_with(edit: impl FnOnce(&mut Rules)) -> Rules {
+    let mut r = rules();
+    edit(&mut r);
+    r
+}
+
+/// `c` with `edit` applied.
+fn edited(mut c: Container, edit: impl FnOnce(&mut Container)) -> Container {
+    edit(&mut c);
+    c
+}
+
+/// `c` attached to the Docker network `name` at `ip`.
+fn on_network(c: Container, name: &str, ip: &str) -> Container {
+    edited(c, |c| {
+        c.networks.insert(name.into(), ip.parse().unwrap());
+    })
+}
+
+/// `web-1` as `foo` with one label.
+fn foo_with(key: &str, value: &str) -> Container {
+    with_label(web("web-1", "foo"), key, value)
+}
+
 /// Each row: a container and the (route, url) pairs it must become.
 #[test]
 fn containers_become_routes() {
@@ -52,234 +90,69 @@ fn containers_become_routes() {
         &'static str,
         Container,
         Rules,
-        Vec<(&'static str, &'static str)>,
+        &'static [(&'static str, &'static str)],
     );
+    const URL: &str = "http://127.0.0.1:32768";
+    let foo = web("web-1", "foo");
+    let bound = |bindings: &[(&str, u16)]| web_ports(vec![port(80, "tcp", bindings)]);
+    let p8080 = port(8080, "tcp", &[("0.0.0.0", 5001)]);
+    let p443 = port(443, "tcp", &[("0.0.0.0", 5002)]);
+    let some_ports = vec![
+        p8080.clone(),
+        p443.clone(),
+        port(53, "udp", &[("0.0.0.0", 5003)]),
+        port(22, "tcp", &[]),
+    ];
+    let example = Rules::new(
+        Regex::new(".*").unwrap(),
+        "example.com",
+        "10.0.0.1".parse().unwrap(),
+    );
+    let unpublished = on_network(web_ports(vec![port(9000, "tcp", &[])]), "n1", "fd00::5");
+    #[rustfmt::skip]
     let cases: Vec<Row> = vec![
-        (
-            "hostname and root domain",
-            web("web-1", "foo"),
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:32768")],
-        ),
-        (
-            "host name is lower-cased",
-            web("web-1", "FoO"),
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:32768")],
-        ),
+        ("hostname and root domain", foo.clone(), rules(), &[("foo.local", URL)]),
+        ("host name is lower-cased", web("web-1", "FoO"), rules(), &[("foo.local", URL)]),
         (
             "hostname.domainname equal to the root domain is the root domain",
-            Container {
-                domainname: "com".into(),
-                ..web("web-1", "example")
-            },
-            Rules::new(
-                Regex::new(".*").unwrap(),
-                "example.com",
-                "10.0.0.1".parse().unwrap(),
-            ),
-            vec![("example.com", "http://10.0.0.1:32768")],
+            edited(web("web-1", "example"), |c| c.domainname = "com".into()),
+            example,
+            &[("example.com", "http://10.0.0.1:32768")],
         ),
-        (
-            "other domainname is ignored",
-            Container {
-                domainname: "corp".into(),
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:32768")],
-        ),
+        ("other domainname is ignored", edited(foo.clone(), |c| c.domainname = "corp".into()), rules(), &[("foo.local", URL)]),
         (
             "default hostname uses the DNS-safe container name",
             web("web_proj_1", &ID[..12]),
-            Rules {
-                names: Regex::new(".*").unwrap(),
-                ..rules()
-            },
-            vec![("web-proj-1.local", "http://127.0.0.1:32768")],
+            rules_with(|r| r.names = Regex::new(".*").unwrap()),
+            &[("web-proj-1.local", URL)],
         ),
-        (
-            "specific binding address is used as it is",
-            Container {
-                ports: vec![Port {
-                    port: 80,
-                    protocol: "tcp".into(),
-                    bindings: vec![("192.168.5.5".into(), 4000)],
-                }],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://192.168.5.5:4000")],
-        ),
-        (
-            "IPv6-only specific binding is bracketed",
-            Container {
-                ports: vec![Port {
-                    port: 80,
-                    protocol: "tcp".into(),
-                    bindings: vec![("::1".into(), 4000)],
-                }],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://[::1]:4000")],
-        ),
-        (
-            "IPv4 binding wins over IPv6",
-            Container {
-                ports: vec![Port {
-                    port: 80,
-                    protocol: "tcp".into(),
-                    bindings: vec![("::1".into(), 4001), ("127.0.0.2".into(), 4000)],
-                }],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://127.0.0.2:4000")],
-        ),
-        (
-            "lowest container port wins",
-            Container {
-                ports: vec![
-                    Port {
-                        port: 8080,
-                        protocol: "tcp".into(),
-                        bindings: vec![("0.0.0.0".into(), 5001)],
-                    },
-                    Port {
-                        port: 443,
-                        protocol: "tcp".into(),
-                        bindings: vec![("0.0.0.0".into(), 5002)],
-                    },
-                    Port {
-                        port: 53,
-                        protocol: "udp".into(),
-                        bindings: vec![("0.0.0.0".into(), 5003)],
-                    },
-                    Port {
-                        port: 22,
-                        protocol: "tcp".into(),
-                        bindings: vec![],
-                    },
-                ],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:5002")],
-        ),
-        (
-            "havok.port picks a port",
-            with_label(
-                Container {
-                    ports: vec![
-                        Port {
-                            port: 8080,
-                            protocol: "tcp".into(),
-                            bindings: vec![("0.0.0.0".into(), 5001)],
-                        },
-                        Port {
-                            port: 443,
-                            protocol: "tcp".into(),
-                            bindings: vec![("0.0.0.0".into(), 5002)],
-                        },
-                    ],
-                    ..web("web-1", "foo")
-                },
-                labels::PORT,
-                "8080",
-            ),
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:5001")],
-        ),
-        (
-            "havok.host names several hosts",
-            with_label(
-                web("web-1", "foo"),
-                labels::HOST,
-                "a.local, B.a.local,a.local",
-            ),
-            rules(),
-            vec![
-                ("a.local", "http://127.0.0.1:32768"),
-                ("b.a.local", "http://127.0.0.1:32768"),
-            ],
-        ),
+        ("specific binding address is used as it is", bound(&[("192.168.5.5", 4000)]), rules(), &[("foo.local", "http://192.168.5.5:4000")]),
+        ("IPv6-only specific binding is bracketed", bound(&[("::1", 4000)]), rules(), &[("foo.local", "http://[::1]:4000")]),
+        ("IPv4 binding wins over IPv6", bound(&[("::1", 4001), ("127.0.0.2", 4000)]), rules(), &[("foo.local", "http://127.0.0.2:4000")]),
+        ("lowest container port wins", web_ports(some_ports), rules(), &[("foo.local", "http://127.0.0.1:5002")]),
+        ("havok.port picks a port", with_label(web_ports(vec![p8080, p443]), labels::PORT, "8080"), rules(), &[("foo.local", "http://127.0.0.1:5001")]),
+        ("havok.host names several hosts", foo_with(labels::HOST, "a.local, B.a.local,a.local"), rules(), &[("a.local", URL), ("b.a.local", URL)]),
         (
             "havok.host may name any host with --allow-any-host",
-            with_label(web("web-1", "foo"), labels::HOST, "x.example.com"),
-            Rules {
-                allow_any_host: true,
-                ..rules()
-            },
-            vec![("x.example.com", "http://127.0.0.1:32768")],
+            foo_with(labels::HOST, "x.example.com"),
+            rules_with(|r| r.allow_any_host = true),
+            &[("x.example.com", URL)],
         ),
-        (
-            "havok.path routes a prefix",
-            with_label(web("web-1", "foo"), labels::PATH, "/api/"),
-            rules(),
-            vec![("foo.local/api", "http://127.0.0.1:32768")],
-        ),
-        (
-            "havok.scheme=https",
-            with_label(web("web-1", "foo"), labels::SCHEME, "https"),
-            rules(),
-            vec![("foo.local", "https://127.0.0.1:32768")],
-        ),
+        ("havok.path routes a prefix", foo_with(labels::PATH, "/api/"), rules(), &[("foo.local/api", URL)]),
+        ("havok.scheme=https", foo_with(labels::SCHEME, "https"), rules(), &[("foo.local", "https://127.0.0.1:32768")]),
         (
             "--network routes to the container address and port",
-            Container {
-                networks: [("backend".to_string(), "172.20.0.5".parse().unwrap())].into(),
-                ..web("web-1", "foo")
-            },
-            Rules {
-                network: Some("backend".into()),
-                ..rules()
-            },
-            vec![("foo.local", "http://172.20.0.5:80")],
+            on_network(foo.clone(), "backend", "172.20.0.5"),
+            rules_with(|r| r.network = Some("backend".into())),
+            &[("foo.local", "http://172.20.0.5:80")],
         ),
-        (
-            "havok.network routes an unpublished port",
-            with_label(
-                Container {
-                    ports: vec![Port {
-                        port: 9000,
-                        protocol: "tcp".into(),
-                        bindings: vec![],
-                    }],
-                    networks: [("n1".to_string(), "fd00::5".parse().unwrap())].into(),
-                    ..web("web-1", "foo")
-                },
-                labels::NETWORK,
-                "n1",
-            ),
-            rules(),
-            vec![("foo.local", "http://[fd00::5]:9000")],
-        ),
-        (
-            "explicit havok.enable=true",
-            with_label(web("web-1", "foo"), labels::ENABLE, "true"),
-            Rules {
-                exposed_by_default: false,
-                ..rules()
-            },
-            vec![("foo.local", "http://127.0.0.1:32768")],
-        ),
-        (
-            "healthy container is routed",
-            Container {
-                health: Health::Healthy,
-                ..web("web-1", "foo")
-            },
-            rules(),
-            vec![("foo.local", "http://127.0.0.1:32768")],
-        ),
+        ("havok.network routes an unpublished port", with_label(unpublished, labels::NETWORK, "n1"), rules(), &[("foo.local", "http://[fd00::5]:9000")]),
+        ("explicit havok.enable=true", foo_with(labels::ENABLE, "true"), rules_with(|r| r.exposed_by_default = false), &[("foo.local", URL)]),
+        ("healthy container is routed", edited(foo, |c| c.health = Health::Healthy), rules(), &[("foo.local", URL)]),
     ];
     for (what, container, rules, want) in cases {
         let got = routed(&route_container(&container, &rules, "node-a"));
-        let want: Vec<(String, String)> = want
-            .into_iter()
-            .map(|(a, b)| (a.into(), b.into()))
-            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|&(a, b)| (a.into(), b.into())).collect();
         assert_eq!(got, want, "{what}");
     }
 }
@@ -287,61 +160,18 @@ fn containers_become_routes() {
 /// Each row: a container the model must ignore silently.
 #[test]
 fn containers_ignored() {
+    let foo = web("web-1", "foo");
+    let team_a = || rules_with(|r| r.label_filters = vec![("team".into(), "a".into())]);
+    #[rustfmt::skip]
     let cases: Vec<(&str, Container, Rules)> = vec![
-        (
-            "not running",
-            Container {
-                running: false,
-                ..web("web-1", "foo")
-            },
-            rules(),
-        ),
+        ("not running", edited(foo.clone(), |c| c.running = false), rules()),
         ("name does not match", web("db-1", "foo"), rules()),
-        (
-            "label filter",
-            web("web-1", "foo"),
-            Rules {
-                label_filters: vec![("team".into(), "a".into())],
-                ..rules()
-            },
-        ),
-        (
-            "label filter value differs",
-            with_label(web("web-1", "foo"), "team", "b"),
-            Rules {
-                label_filters: vec![("team".into(), "a".into())],
-                ..rules()
-            },
-        ),
-        (
-            "opted out",
-            with_label(web("web-1", "foo"), labels::ENABLE, "false"),
-            rules(),
-        ),
-        (
-            "not opted in",
-            web("web-1", "foo"),
-            Rules {
-                exposed_by_default: false,
-                ..rules()
-            },
-        ),
-        (
-            "health starting",
-            Container {
-                health: Health::Starting,
-                ..web("web-1", "foo")
-            },
-            rules(),
-        ),
-        (
-            "unhealthy",
-            Container {
-                health: Health::Unhealthy,
-                ..web("web-1", "foo")
-            },
-            rules(),
-        ),
+        ("label filter", foo.clone(), team_a()),
+        ("label filter value differs", with_label(foo.clone(), "team", "b"), team_a()),
+        ("opted out", foo_with(labels::ENABLE, "false"), rules()),
+        ("not opted in", foo.clone(), rules_with(|r| r.exposed_by_default = false)),
+        ("health starting", edited(foo.clone(), |c| c.health = Health::Starting), rules()),
+        ("unhealthy", edited(foo, |c| c.health = Health::Unhealthy), rules()),
     ];
     for (what, container, rules) in cases {
         let v = route_container(&container, &rules, "node-a");
@@ -353,74 +183,25 @@ fn containers_ignored() {
 #[test]
 fn containers_refused() {
     let long = "a".repeat(64);
+    let too_long = format!("{}.local", ["abcdefghij"; 25].join("."));
+    let udp_only = web_ports(vec![port(53, "udp", &[("0.0.0.0", 53)])]);
     let mut cases_owned: Vec<(String, Container, Rules, &str)> = Vec::new();
+    #[rustfmt::skip]
     let cases: Vec<(&str, Container, Rules, &str)> = vec![
-        (
-            "backquote and route injection",
-            web("web-1", "x`) || Host(`victim.local"),
-            rules(),
-            "host name",
-        ),
+        ("backquote and route injection", web("web-1", "x`) || Host(`victim.local"), rules(), "host name"),
         ("space", web("web-1", "a b"), rules(), "host name"),
-        (
-            "slash escapes the key prefix",
-            web("web-1", "x/y"),
-            rules(),
-            "host name",
-        ),
+        ("slash escapes the key prefix", web("web-1", "x/y"), rules(), "host name"),
         ("quote", web("web-1", "a\"b"), rules(), "host name"),
-        (
-            "control character",
-            web("web-1", "a\nb"),
-            rules(),
-            "host name",
-        ),
-        (
-            "label longer than 63",
-            web("web-1", &long),
-            rules(),
-            "host name",
-        ),
+        ("control character", web("web-1", "a\nb"), rules(), "host name"),
+        ("label longer than 63", web("web-1", &long), rules(), "host name"),
         ("leading hyphen", web("web-1", "-foo"), rules(), "host name"),
-        (
-            "too long in all",
-            with_label(
-                web("web-1", "foo"),
-                labels::HOST,
-                &format!("{}.local", ["abcdefghij"; 25].join(".")),
-            ),
-            rules(),
-            "label havok.host=",
-        ),
-        (
-            "no published port",
-            Container {
-                ports: vec![],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            "no published TCP port",
-        ),
-        (
-            "udp only",
-            Container {
-                ports: vec![Port {
-                    port: 53,
-                    protocol: "udp".into(),
-                    bindings: vec![("0.0.0.0".into(), 53)],
-                }],
-                ..web("web-1", "foo")
-            },
-            rules(),
-            "no published TCP port",
-        ),
+        ("too long in all", foo_with(labels::HOST, &too_long), rules(), "label havok.host="),
+        ("no published port", web_ports(vec![]), rules(), "no published TCP port"),
+        ("udp only", udp_only, rules(), "no published TCP port"),
         (
             "not on network",
             web("web-1", "foo"),
-            Rules {
-                network: Some("nope".into()),
-                ..rules()
-            },
+            rules_with(|r| r.network = Some("nope".into())),
             "not attached to network \"nope\"",
         ),
     ];

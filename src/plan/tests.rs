@@ -19,6 +19,17 @@ fn server(node: &str, name: &str, port: u16) -> ServerSpec {
     }
 }
 
+/// The routes `foo.local` and `bar.local`, and the servers `web-1` and
+/// `web-2` of node `a`.
+fn two_routes_two_servers() -> (RouteSpec, RouteSpec, ServerSpec, ServerSpec) {
+    (
+        spec("foo.local"),
+        spec("bar.local"),
+        server("a", "web-1", 1001),
+        server("a", "web-2", 1002),
+    )
+}
+
 fn table(items: &[(RouteSpec, ServerSpec)]) -> RouteTable {
     RouteTable::build(items)
 }
@@ -61,10 +72,7 @@ fn remove_if_empty(spec: &RouteSpec) -> Op {
 /// Each row: desired, observed, and the ops the plan must make.
 #[test]
 fn plans() {
-    let foo = spec("foo.local");
-    let bar = spec("bar.local");
-    let a1 = server("a", "web-1", 1001);
-    let a2 = server("a", "web-2", 1002);
+    let (foo, bar, a1, a2) = two_routes_two_servers();
     let moved = ServerSpec {
         url: "http://127.0.0.1:2001".into(),
         ..a1.clone()
@@ -175,10 +183,7 @@ fn middleware_conflicts_do_not_flap() {
 /// After recording the ops of a plan, planning again finds nothing to do.
 #[test]
 fn record_then_plan_is_idempotent() {
-    let foo = spec("foo.local");
-    let bar = spec("bar.local");
-    let a1 = server("a", "web-1", 1001);
-    let a2 = server("a", "web-2", 1002);
+    let (foo, bar, a1, a2) = two_routes_two_servers();
     let mut cache = observed(&[(foo.clone(), a1.clone())], 0);
     for desired in [
         table(&[(foo.clone(), a1.clone()), (bar.clone(), a2.clone())]),

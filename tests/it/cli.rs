@@ -186,12 +186,7 @@ async fn dry_run_logs_writes_and_needs_only_docker() {
     ]);
     let web = run_httpd(&format!("{scope}-web1"), "foo", &["-P"]);
     let url = format!("http://127.0.0.1:{}", web.host_port(80));
-    havok.wait_for_log("would add server", TIMEOUT).await;
-    let log = havok.log_text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("would add server"))
-        .unwrap();
+    let line = logged_line(&mut havok, "would add server").await;
     assert!(
         line.contains("foo.local") && line.contains(&url) && line.contains("server="),
         "{line}"
@@ -273,4 +268,12 @@ async fn havok_with_silent_store(test: &str, extra: &[&str]) -> (Havok, std::net
         .wait_for_log("listed running containers", TIMEOUT)
         .await;
     (havok, silent)
+}
+
+/// Waits for havok to log `needle` and returns the first line that has it.
+async fn logged_line(havok: &mut Havok, needle: &str) -> String {
+    havok.wait_for_log(needle, TIMEOUT).await;
+    let log = havok.log_text();
+    let line = log.lines().find(|l| l.contains(needle));
+    line.expect("the line waited for").to_string()
 }

@@ -21,9 +21,7 @@ use crate::support::{eventually, EtcdServer, TcpProxy};
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn put_observe_delete() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut sink = start_sink(&etcd.url(), "node-a", "30s").await;
+    let (etcd, raw, mut sink) = etcd_with_sink("node-a", "30s").await;
     let spec = RouteSpec {
         key: RouteKey::host("foo.local"),
         limits: Limits {
@@ -95,12 +93,7 @@ async fn put_observe_delete() {
 /// Deleting the last server removes middlewares, frontend, backend and the marker.
 #[tokio::test(flavor = "multi_thread")]
 async fn last_server_delete_removes_the_route() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut sink = start_sink(&etcd.url(), "node-a", "30s").await;
-    let spec = limited("foo.local");
-    let web = server("node-a", "web-1", 32768);
-    sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
+    let (_etcd, raw, mut sink, spec, web) = etcd_with_one_server("node-a", 32768).await;
 
     sink.apply(&[delete(&spec.key, &web), remove_if_empty(&spec.key)])
         .await
@@ -118,25 +111,17 @@ async fn last_server_delete_removes_the_route() {
     assert_eq!(observed.routes[&spec.key], Default::default());
     assert!(sink.orphans().await.unwrap().is_empty());
     // Collecting a route that is already gone is fine.
-    sink.apply(&[Op::RemoveRouteIfEmpty {
-        key: spec.key.clone(),
-    }])
-    .await
-    .unwrap();
+    sink.apply(&[remove_if_empty(&spec.key)]).await.unwrap();
 }
 
 /// While another node has a server, removing this node's last one keeps the route.
 #[tokio::test(flavor = "multi_thread")]
 async fn dir_not_empty_guard_keeps_a_shared_route() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut a = start_sink(&etcd.url(), "node-a", "30s").await;
+    let (etcd, raw, mut a) = etcd_with_sink("node-a", "30s").await;
     let mut b = start_sink(&etcd.url(), "node-b", "30s").await;
     let spec = limited("foo.local");
-    let (wa, wb) = (
-        server("node-a", "web-1", 1000),
-        server("node-b", "web-1", 2000),
-    );
+    let wa = server("node-a", "web-1", 1000);
+    let wb = server("node-b", "web-1", 2000);
     a.apply(&[put(&spec, &[&wa], false)]).await.unwrap();
     b.apply(&[put(&spec, &[&wb], false)]).await.unwrap();
 
@@ -168,12 +153,7 @@ async fn dir_not_empty_guard_keeps_a_shared_route() {
 /// A frontend lost to a removal race is reported missing by `observe` and restored by a rewrite.
 #[tokio::test(flavor = "multi_thread")]
 async fn resync_repairs_a_frontend_lost_to_a_race() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut b = start_sink(&etcd.url(), "node-b", "30s").await;
-    let spec = limited("foo.local");
-    let wb = server("node-b", "web-1", 2000);
-    b.apply(&[put(&spec, &[&wb], false)]).await.unwrap();
+    let (_etcd, raw, mut b, spec, wb) = etcd_with_one_server("node-b", 2000).await;
     // What node A's removal does when B's server arrives after A's servers-dir
     // delete: the frontend and its middlewares go while B's server exists.
     let id = spec.key.id();
@@ -202,9 +182,7 @@ async fn resync_repairs_a_frontend_lost_to_a_race() {
 /// `keepalive` keeps keys past their TTL without a watch event; once they expire it reports `LeaseLost`.
 #[tokio::test(flavor = "multi_thread")]
 async fn keepalive_refreshes_without_watch_events() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut sink = start_sink(&etcd.url(), "node-a", "3s").await;
+    let (_etcd, raw, mut sink) = etcd_with_sink("node-a", "3s").await;
     let spec = RouteSpec {
         key: RouteKey::host("foo.local"),
         limits: Limits::default(),
@@ -254,9 +232,7 @@ async fn keepalive_refreshes_without_watch_events() {
 /// they all outlive their first TTL, and the failure is still reported.
 #[tokio::test(flavor = "multi_thread")]
 async fn keepalive_refreshes_the_rest_when_one_key_fails() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut sink = start_sink(&etcd.url(), "node-a", "3s").await;
+    let (_etcd, raw, mut sink) = etcd_with_sink("node-a", "3s").await;
     let web = server("node-a", "web-1", 32768);
     let (a, b) = (limited("a.local"), limited("b.local"));
     sink.apply(&[put(&a, &[&web], false), put(&b, &[&web], false)])
@@ -315,9 +291,7 @@ async fn keepalive_refreshes_keys_concurrently() {
 /// A route whose servers all expired is an orphan, and `Collect` removes it.
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_routes_are_orphans_and_collected() {
-    let etcd = EtcdServer::start().await;
-    let raw = Raw::new(&etcd.url());
-    let mut sink = start_sink(&etcd.url(), "node-a", "3s").await;
+    let (_etcd, raw, mut sink) = etcd_with_sink("node-a", "3s").await;
     let (gone, kept) = (limited("gone.local"), limited("kept.local"));
     let web = server("node-a", "web-1", 1000);
     sink.apply(&[put(&gone, &[&web], false), put(&kept, &[&web], false)])
@@ -327,11 +301,7 @@ async fn expired_routes_are_orphans_and_collected() {
     sink.apply(&[delete(&gone.key, &web)]).await.unwrap();
     assert_eq!(sink.orphans().await.unwrap(), vec![gone.key.clone()]);
 
-    sink.apply(&[Op::RemoveRouteIfEmpty {
-        key: gone.key.clone(),
-    }])
-    .await
-    .unwrap();
+    sink.apply(&[remove_if_empty(&gone.key)]).await.unwrap();
     assert!(sink.orphans().await.unwrap().is_empty());
     let id = gone.key.id();
     assert!(raw.get(&format!("/vulcand/frontends/{id}")).await.is_none());
@@ -449,6 +419,27 @@ fn new_sink(machines: &str, node: &str, ttl: &str) -> Etcd2Sink {
     .unwrap();
     let settings = EtcdSettings::v2(&config.store).unwrap();
     Etcd2Sink::new(settings, SinkTiming::of(&config), node).unwrap()
+}
+
+/// A v2 etcd, a raw client of it, and a connected sink of `node` with servers' TTL `ttl`.
+async fn etcd_with_sink(node: &str, ttl: &str) -> (EtcdServer, Raw, Etcd2Sink) {
+    let etcd = EtcdServer::start().await;
+    let raw = Raw::new(&etcd.url());
+    let sink = start_sink(&etcd.url(), node, ttl).await;
+    (etcd, raw, sink)
+}
+
+/// `etcd_with_sink(node, "30s")` after the sink put `limited("foo.local")`
+/// with its server `web-1` on `port`.
+async fn etcd_with_one_server(
+    node: &str,
+    port: u16,
+) -> (EtcdServer, Raw, Etcd2Sink, RouteSpec, ServerSpec) {
+    let (etcd, raw, mut sink) = etcd_with_sink(node, "30s").await;
+    let spec = limited("foo.local");
+    let web = server(node, "web-1", port);
+    sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
+    (etcd, raw, sink, spec, web)
 }
 
 async fn start_sink(machines: &str, node: &str, ttl: &str) -> Etcd2Sink {

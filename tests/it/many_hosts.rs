@@ -26,13 +26,22 @@ fn node(f: &Fixture, node: &str, extra: &[&str]) -> Havok {
     )
 }
 
+/// Nodes `a` and `b` of `f`, then a web container of each: `a-1` as
+/// `host_a` and `b-1` as `host_b`.
+fn two_nodes_with_a_web_each(
+    f: &Fixture,
+    host_a: &str,
+    host_b: &str,
+) -> (Havok, Havok, TestContainer, TestContainer) {
+    let a = node(f, "a", &[]);
+    let b = node(f, "b", &[]);
+    (a, b, f.web("a-1", host_a), f.web("b-1", host_b))
+}
+
 /// SIGKILL one node: its servers leave within the TTL, the other node's stay, and the shared host keeps its route.
 pub async fn node_loss(b: Backend) {
     let f = Fixture::start(b, "node-loss").await;
-    let a = node(&f, "a", &[]);
-    let _b = node(&f, "b", &[]);
-    let wa = f.web("a-1", "shared");
-    let wb = f.web("b-1", "shared");
+    let (a, _b, wa, wb) = two_nodes_with_a_web_each(&f, "shared", "shared");
     f.wait_urls("shared.local", &[f.url_of(&wa), f.url_of(&wb)])
         .await;
     let killed = Instant::now();
@@ -128,10 +137,7 @@ fn pass_ops(log: &str) -> Vec<usize> {
 /// A host whose only node died is removed by another live node's resync once its servers expire.
 pub async fn orphans_are_collected(b: Backend) {
     let f = Fixture::start(b, "orphans").await;
-    let a = node(&f, "a", &[]);
-    let _b = node(&f, "b", &[]);
-    let wa = f.web("a-1", "lonely");
-    let wb = f.web("b-1", "other");
+    let (a, _b, wa, wb) = two_nodes_with_a_web_each(&f, "lonely", "other");
     f.wait_urls("lonely.local", &[f.url_of(&wa)]).await;
     f.wait_urls("other.local", &[f.url_of(&wb)]).await;
     a.sigkill();

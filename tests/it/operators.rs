@@ -38,11 +38,17 @@ async fn label_filter_selects(b: Backend) {
     );
     // One before havok (listing), one after (event).
     let late = run_httpd(&f.name("late"), "both", &both_labels);
-    f.wait_urls("both.local", &[f.url_of(&early), f.url_of(&late)])
-        .await;
+    let urls = [f.url_of(&early), f.url_of(&late)];
+    only_host_after_passes(&f, &havok, "both.local", &urls).await;
+}
+
+/// Waits until `host` routes to `urls`, lets `havok` make two more full
+/// passes, and checks that `host` is still the only host routed.
+async fn only_host_after_passes(f: &Fixture, havok: &Havok, host: &str, urls: &[String]) {
+    f.wait_urls(host, urls).await;
     havok.wait_full_passes(2).await;
     let s = f.view.snapshot().await;
-    assert_eq!(hosts(&s), ["both.local"], "{s:#?}");
+    assert_eq!(hosts(&s), [host], "{s:#?}");
 }
 
 /// `--exposed-by-default=false`: only `havok.enable=true` containers are routed.
@@ -52,10 +58,7 @@ async fn exposed_by_default_false(b: Backend) {
     let _plain = f.web("plain", "plain");
     let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
     let opted = run_httpd(&f.name("in"), "in", &["-P", "-l", "havok.enable=true"]);
-    f.wait_urls("in.local", &[f.url_of(&opted)]).await;
-    havok.wait_full_passes(2).await;
-    let s = f.view.snapshot().await;
-    assert_eq!(hosts(&s), ["in.local"], "{s:#?}");
+    only_host_after_passes(&f, &havok, "in.local", &[f.url_of(&opted)]).await;
 }
 
 /// By default every matching container is routed, except one labelled `havok.enable=false`.
@@ -64,10 +67,7 @@ async fn enable_false_opts_out(b: Backend) {
     let havok = f.havok("n1", &[]);
     let _out = run_httpd(&f.name("out"), "out", &["-P", "-l", "havok.enable=false"]);
     let plain = f.web("plain", "plain");
-    f.wait_urls("plain.local", &[f.url_of(&plain)]).await;
-    havok.wait_full_passes(2).await;
-    let s = f.view.snapshot().await;
-    assert_eq!(hosts(&s), ["plain.local"], "{s:#?}");
+    only_host_after_passes(&f, &havok, "plain.local", &[f.url_of(&plain)]).await;
 }
 
 /// `havok.host` names several hosts inside the root domain; a foreign one is refused once, and allowed with `--allow-any-host`.
@@ -93,22 +93,12 @@ async fn explicit_hosts(b: Backend) {
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["a.example.com", "b.example.com"], "{s:#?}");
     let warning = "outside the root domain";
-    assert_eq!(
-        warnings_for(&n1, foreign.name(), warning),
-        1,
-        "{}",
-        n1.log_tail(30)
-    );
+    assert_warned_once(&n1, foreign.name(), warning);
 
     let _n2 = f.havok("n2", &["-root-domain", "example.com", "--allow-any-host"]);
     f.wait_urls("x.other.org", &[f.url_of(&foreign)]).await;
     n1.wait_full_passes(2).await;
-    assert_eq!(
-        warnings_for(&n1, foreign.name(), warning),
-        1,
-        "{}",
-        n1.log_tail(30)
-    );
+    assert_warned_once(&n1, foreign.name(), warning);
 }
 
 /// `havok.port` picks the published port, the lowest is the default, `havok.scheme=https` changes the URL.
@@ -138,12 +128,7 @@ async fn port_and_scheme_labels(b: Backend) {
     )
     .await;
     havok.wait_full_passes(2).await;
-    assert_eq!(
-        warnings_for(&havok, unpublished.name(), "container port 9999/tcp"),
-        1,
-        "{}",
-        havok.log_tail(30)
-    );
+    assert_warned_once(&havok, unpublished.name(), "container port 9999/tcp");
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["alt.local", "low.local", "tls.local"], "{s:#?}");
 }
@@ -197,12 +182,7 @@ async fn network_flag_routes_container_address(b: Backend) {
         .expect("GET the server URL");
     assert!(answer.body.contains("hello from foo"), "{}", answer.body);
     havok.wait_full_passes(2).await;
-    assert_eq!(
-        warnings_for(&havok, elsewhere.name(), "not attached to network"),
-        1,
-        "{}",
-        havok.log_tail(30)
-    );
+    assert_warned_once(&havok, elsewhere.name(), "not attached to network");
     let s = f.view.snapshot().await;
     assert_eq!(hosts(&s), ["foo.local"], "{s:#?}");
 }
@@ -711,6 +691,13 @@ per_backend!(
 #[cfg(feature = "etcd3")]
 /// How long a one-shot havok (`havok routes`) may take.
 const ONE_SHOT: Duration = Duration::from_secs(30);
+
+/// Fails, with the log's tail, unless havok warned exactly once about
+/// `container` with `needle`.
+fn assert_warned_once(h: &Havok, container: &str, needle: &str) {
+    let n = warnings_for(h, container, needle);
+    assert_eq!(n, 1, "{container} {needle:?}:\n{}", h.log_tail(30));
+}
 
 /// Warning lines about `container` that contain `needle`.
 fn warnings_for(h: &Havok, container: &str, needle: &str) -> usize {

@@ -12,6 +12,8 @@ use tempfile::TempDir;
 use crate::support::certs::Pki;
 use crate::support::endpoints::{listen_url, wait_health};
 use crate::support::tls_proxy::TlsProxy;
+#[cfg(feature = "vulcand-api")]
+use crate::support::vulcand_contract::ContractServer;
 use crate::support::*;
 
 /// havok lists and follows Docker's events over TLS with a client certificate,
@@ -35,11 +37,7 @@ async fn docker_over_tls_routes() {
     let web = f.web("web", "foo");
     f.wait_urls("foo.local", &[f.url_of(&web)]).await;
     wait_health(&base, 200, TIMEOUT).await;
-    assert!(
-        !havok.log_text().contains("Docker unavailable"),
-        "{}",
-        havok.log_tail(30)
-    );
+    assert_log_lacks(&havok, "Docker unavailable");
 }
 
 /// A Docker TLS server signed by a CA havok does not trust: repeated errors naming the certificate, `/healthz` 503, no exit.
@@ -51,25 +49,15 @@ async fn docker_tls_wrong_ca_is_a_repeated_error() {
     let scope = unique_name("docker-bad-ca");
     let _web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
     let mut havok = docker_tls_havok(&scope, &proxy, &certs);
-    let base = listen_url(&mut havok).await;
-    repeated_certificate_errors(&mut havok, "Docker", &base).await;
-    assert!(
-        !havok.log_text().contains("listed running containers"),
-        "{}",
-        havok.log_tail(30)
-    );
+    repeated_certificate_errors(&mut havok, "Docker").await;
+    assert_log_lacks(&havok, "listed running containers");
 }
 
 /// havok writes routes through Vulcand's API over HTTPS, verifying it with `--vulcand-ca`.
 #[cfg(feature = "vulcand-api")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vulcand_api_over_https_routes() {
-    use crate::support::vulcand_contract::ContractServer;
-    let pki = Pki::new();
-    let contract = ContractServer::start().await;
-    let proxy = TlsProxy::tcp(&pki, contract_addr(&contract)).await;
-    let scope = unique_name("api-https");
-    let web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
+    let (pki, contract, proxy, scope, web) = api_behind_tls("api-https").await;
     let url = format!("http://127.0.0.1:{}", web.host_port(80));
     let mut havok = Havok::spawn(&strs(&api_args(&scope, &proxy, &pki.arg("ca.pem"))));
     let base = listen_url(&mut havok).await;
@@ -78,26 +66,16 @@ async fn vulcand_api_over_https_routes() {
     })
     .await;
     wait_health(&base, 200, TIMEOUT).await;
-    assert!(
-        !havok.log_text().contains("store unavailable"),
-        "{}",
-        havok.log_tail(30)
-    );
+    assert_log_lacks(&havok, "store unavailable");
 }
 
 /// Vulcand's API behind a certificate that `--vulcand-ca` does not sign: repeated errors naming the certificate, `/healthz` 503, no exit.
 #[cfg(feature = "vulcand-api")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vulcand_api_wrong_ca_is_a_repeated_error() {
-    use crate::support::vulcand_contract::ContractServer;
-    let pki = Pki::new();
-    let contract = ContractServer::start().await;
-    let proxy = TlsProxy::tcp(&pki, contract_addr(&contract)).await;
-    let scope = unique_name("api-bad-ca");
-    let _web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
+    let (pki, contract, proxy, scope, _web) = api_behind_tls("api-bad-ca").await;
     let mut havok = Havok::spawn(&strs(&api_args(&scope, &proxy, &pki.arg("other-ca.pem"))));
-    let base = listen_url(&mut havok).await;
-    repeated_certificate_errors(&mut havok, "store", &base).await;
+    repeated_certificate_errors(&mut havok, "store").await;
     assert_eq!(contract.write_count(), 0, "{:?}", contract.writes());
 }
 
@@ -125,26 +103,11 @@ fn docker_cert_path(pki: &Pki, ca: &str) -> TempDir {
 fn docker_tls_havok(scope: &str, proxy: &TlsProxy, certs: &TempDir) -> Havok {
     let docker = format!("tcp://{}", proxy.addr());
     let names = format!("^{scope}-");
-    Havok::spawn_with_env(
-        &[
-            "--dry-run",
-            "-names",
-            &names,
-            "--node-id",
-            "n1",
-            "--resync-interval",
-            "2s",
-            "--max-backoff",
-            "1s",
-            "--docker",
-            &docker,
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "havok=debug,info",
-        ],
-        &docker_tls_env(certs),
-    )
+    let flags = "--dry-run --node-id n1 --resync-interval 2s --max-backoff 1s \
+                 --listen 127.0.0.1:0 --log-level havok=debug,info";
+    let mut args: Vec<&str> = flags.split_whitespace().collect();
+    args.extend(["-names", &names, "--docker", &docker]);
+    Havok::spawn_with_env(&args, &docker_tls_env(certs))
 }
 
 /// The docker CLI's TLS settings, pointing at `certs`.
@@ -177,20 +140,38 @@ fn api_args(scope: &str, proxy: &TlsProxy, ca: &str) -> Vec<String> {
     )
 }
 
+/// Fails, with the log's tail, if havok's log says `text`.
+fn assert_log_lacks(havok: &Havok, text: &str) {
+    let log = havok.log_text();
+    assert!(!log.contains(text), "{text:?} in:\n{}", havok.log_tail(30));
+}
+
+/// The Vulcand contract server behind a TLS proxy signed by a new PKI, a
+/// unique scope named after `what`, and a web container `foo` in that scope.
 #[cfg(feature = "vulcand-api")]
-fn contract_addr(
-    contract: &crate::support::vulcand_contract::ContractServer,
-) -> std::net::SocketAddr {
+async fn api_behind_tls(what: &str) -> (Pki, ContractServer, TlsProxy, String, TestContainer) {
+    let pki = Pki::new();
+    let contract = ContractServer::start().await;
+    let proxy = TlsProxy::tcp(&pki, contract_addr(&contract)).await;
+    let scope = unique_name(what);
+    let web = run_httpd(&format!("{scope}-web"), "foo", &["-P"]);
+    (pki, contract, proxy, scope, web)
+}
+
+#[cfg(feature = "vulcand-api")]
+fn contract_addr(contract: &ContractServer) -> std::net::SocketAddr {
     let url = contract.url();
     url.strip_prefix("http://")
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("the contract server's URL {url} is http://<addr>"))
 }
 
-/// Waits for three `<what> unavailable` retries (warnings, or the debug
-/// lines between them), checks that each says why (the certificate), that
-/// `/healthz` answers 503 at once naming `what`, and that havok still runs.
-async fn repeated_certificate_errors(havok: &mut Havok, what: &str, base: &str) {
+/// Waits for havok's `--listen` address and for three `<what> unavailable`
+/// retries (warnings, or the debug lines between them), checks that each
+/// says why (the certificate), that `/healthz` answers 503 at once naming
+/// `what`, and that havok still runs.
+async fn repeated_certificate_errors(havok: &mut Havok, what: &str) {
+    let base = listen_url(havok).await;
     let lines = |h: &Havok| -> Vec<String> {
         h.log_text()
             .lines()
@@ -215,7 +196,7 @@ async fn repeated_certificate_errors(havok: &mut Havok, what: &str, base: &str) 
         );
     }
     let started = Instant::now();
-    let down = wait_health(base, 503, Duration::from_secs(5)).await;
+    let down = wait_health(&base, 503, Duration::from_secs(5)).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
         down.body.contains(&what.to_ascii_lowercase()),

@@ -187,7 +187,7 @@ mod sink {
     use havok::backends::{SinkTiming, VulcandApiSettings};
     use havok::config::{Config, RawConfig};
     use havok::ids::{RouteKey, ServerId};
-    use havok::model::{ConnLimit, Limits, RateLimit, RouteSpec};
+    use havok::model::{ConnLimit, Limits, RateLimit, RouteSpec, ServerSpec};
     use havok::sink::{Op, RouteSink, RouteState, ServerState, SinkError};
     use havok::vulcand::{self, CONNLIMIT_ID, RATELIMIT_ID};
     use serde_json::json;
@@ -200,14 +200,9 @@ mod sink {
     /// Two servers on one route are both listed, under a frontend and backend with havok's route.
     #[tokio::test(flavor = "multi_thread")]
     async fn two_servers_share_one_route() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
         let spec = spec("foo.local");
-        let (a, b) = (
-            server("node-a", "web-1", 32768),
-            server("node-a", "web-2", 32769),
-        );
-        sink.apply(&[put(&spec, &[&a, &b], false)]).await.unwrap();
+        let (a, b) = two_servers();
+        let (vulcand, _sink) = contract_with_route(&spec, &[&a, &b]).await;
 
         let snapshot = vulcand.snapshot().await;
         assert_eq!(snapshot.urls("foo.local"), [a.url.clone(), b.url.clone()]);
@@ -233,14 +228,9 @@ mod sink {
     /// Deleting one server keeps the other; deleting the last with collect removes frontend and backend.
     #[tokio::test(flavor = "multi_thread")]
     async fn delete_then_collect_the_last_server() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
         let spec = limited("foo.local");
-        let (a, b) = (
-            server("node-a", "web-1", 32768),
-            server("node-a", "web-2", 32769),
-        );
-        sink.apply(&[put(&spec, &[&a, &b], false)]).await.unwrap();
+        let (a, b) = two_servers();
+        let (vulcand, mut sink) = contract_with_route(&spec, &[&a, &b]).await;
         assert_eq!(
             vulcand
                 .snapshot()
@@ -339,23 +329,15 @@ mod sink {
     /// Orphans are havok routes whose backend has no server of any node left.
     #[tokio::test(flavor = "multi_thread")]
     async fn orphans_are_havok_routes_without_servers() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
+        let (vulcand, mut sink) = contract_with_sink().await;
         let (foo, bar) = (spec("foo.local"), spec("bar.local"));
-        let (a, b) = (
-            server("node-a", "web-1", 32768),
-            server("node-a", "web-2", 32769),
-        );
+        let (a, b) = two_servers();
         sink.apply(&[put(&foo, &[&a], false), put(&bar, &[&b], false)])
             .await
             .unwrap();
         sink.apply(&[delete(&foo.key, &a)]).await.unwrap();
         assert_eq!(sink.orphans().await.unwrap(), vec![foo.key.clone()]);
-        sink.apply(&[Op::RemoveRouteIfEmpty {
-            key: foo.key.clone(),
-        }])
-        .await
-        .unwrap();
+        sink.apply(&[remove_if_empty(&foo.key)]).await.unwrap();
         assert!(sink.orphans().await.unwrap().is_empty());
         let snapshot = vulcand.snapshot().await;
         assert!(!snapshot.has_route("foo.local") && snapshot.has_route("bar.local"));
@@ -406,11 +388,8 @@ mod sink {
     /// After Vulcand restarts, observe shows the route gone and the next Put writes all of it again.
     #[tokio::test(flavor = "multi_thread")]
     async fn restart_is_noticed_and_repaired() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
-        let spec = limited("foo.local");
-        let web = server("node-a", "web-1", 32768);
-        sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
+        let (spec, web) = (limited("foo.local"), server("node-a", "web-1", 32768));
+        let (vulcand, mut sink) = contract_with_route(&spec, &[&web]).await;
         let before = vulcand.snapshot().await;
 
         vulcand.restart();
@@ -478,11 +457,8 @@ mod sink {
     /// keepalive re-upserts this node's servers with their TTL; a vanished backend is a lost lease.
     #[tokio::test(flavor = "multi_thread")]
     async fn keepalive_refreshes_and_notices_loss() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
-        let spec = spec("foo.local");
-        let web = server("node-a", "web-1", 32768);
-        sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
+        let (spec, web) = (spec("foo.local"), server("node-a", "web-1", 32768));
+        let (vulcand, mut sink) = contract_with_route(&spec, &[&web]).await;
         let written = vulcand.write_count();
         sink.keepalive().await.unwrap();
         assert_eq!(vulcand.write_count(), written + 1, "one server upsert");
@@ -533,8 +509,7 @@ mod sink {
     /// Vulcand's refusals become Refused naming the object and Vulcand's message.
     #[tokio::test(flavor = "multi_thread")]
     async fn refusals_name_object_and_message() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
+        let (_vulcand, mut sink) = contract_with_sink().await;
         let spec = spec("foo.local");
         let id = spec.key.id();
         let mut bad = server("node-a", "web-1", 1);
@@ -558,8 +533,7 @@ mod sink {
     /// Deleting what is not there succeeds: servers, routes, never-written ids.
     #[tokio::test(flavor = "multi_thread")]
     async fn deleting_missing_objects_is_ok() {
-        let vulcand = ContractServer::start().await;
-        let mut sink = start_sink(&vulcand.url(), "node-a").await;
+        let (vulcand, mut sink) = contract_with_sink().await;
         let key = RouteKey::host("gone.local");
         let web = server("node-a", "web-1", 32768);
         sink.apply(&[
@@ -621,6 +595,31 @@ mod sink {
         let mut sink = new_sink(url, "5s", node);
         sink.connect().await.unwrap();
         sink
+    }
+
+    /// A contract server and a connected sink of `node-a` on it.
+    async fn contract_with_sink() -> (ContractServer, VulcandApiSink) {
+        let vulcand = ContractServer::start().await;
+        let sink = start_sink(&vulcand.url(), "node-a").await;
+        (vulcand, sink)
+    }
+
+    /// The servers `web-1` and `web-2` of `node-a`.
+    fn two_servers() -> (ServerSpec, ServerSpec) {
+        (
+            server("node-a", "web-1", 32768),
+            server("node-a", "web-2", 32769),
+        )
+    }
+
+    /// A contract server and a sink of `node-a` that put `spec` with `servers`.
+    async fn contract_with_route(
+        spec: &RouteSpec,
+        servers: &[&ServerSpec],
+    ) -> (ContractServer, VulcandApiSink) {
+        let (vulcand, mut sink) = contract_with_sink().await;
+        sink.apply(&[put(spec, servers, false)]).await.unwrap();
+        (vulcand, sink)
     }
 
     fn spec(host: &str) -> RouteSpec {
