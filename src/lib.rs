@@ -31,7 +31,8 @@
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
-//! - `docs`: `havok generate-docs`: the man page, shell completions and `/etc/default/havok`.
+//! - `docs/`: `havok generate-docs`: the man page (`man`), shell completions and
+//!   `/etc/default/havok` (`default_file`), all from the clap flags.
 //! - `testkit` (feature `testkit`, never in a release build): what the integration
 //!   tests and the latency benchmark share to run havok against real stores.
 
