@@ -3,10 +3,10 @@
 //! flags and `/etc/default/havok` accepted by havok, and the man page and
 //! completions of `havok generate-docs`.
 //!
-//! NOTE: the image test needs the RELEASE binary. It runs
-//! `cargo build --release` with the test build's features first (a no-op
-//! when `scripts/test` built it already; minutes otherwise), under a file
-//! lock shared by every test process of this checkout.
+//! NOTE: the image test needs the RELEASE binary, never older than its
+//! sources: `scripts/test` builds it first; missing or stale, the test runs
+//! `cargo build --release` itself (minutes), under a file lock shared by
+//! every test process of this checkout.
 
 use std::path::Path;
 #[cfg(feature = "etcd3")]
@@ -28,6 +28,8 @@ async fn runtime_image_routes_against_etcd() {
     let image = RuntimeImage::build(&binary);
     let version = docker(&["run", "--rm", image.tag(), "--version"]);
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    // Not a single-backend build left by scripts/package: it runs etcd3.
+    assert!(version.contains("etcd3"), "{version}");
 
     let etcd = EtcdServer::start().await;
     let scope = unique_name("image");
@@ -214,37 +216,54 @@ fn unescape_roff(source: &str) -> String {
 }
 
 #[cfg(feature = "etcd3")]
-/// `target/release/havok` with this test build's backends, brought up to date
-/// by cargo (under a file lock), so the image never packs a stale binary: a
-/// no-op after `scripts/test`'s own release build, minutes when there is none.
+/// `target/release/havok`, never older than the sources it is built from:
+/// `scripts/test` builds it before the tests; when it is missing or stale
+/// (a test run alone after an edit), cargo builds it here, under a file lock.
 fn release_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"));
     let binary = target.join("release/havok");
-    let features: Vec<&str> = [
-        ("etcd3", cfg!(feature = "etcd3")),
-        ("etcd2", cfg!(feature = "etcd2")),
-        ("vulcand-api", cfg!(feature = "vulcand-api")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
     let _lock = FileLock::acquire("/tmp/havok-test-release.lock");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--release", "--bin", "havok"]);
-    // Every backend is the default build (`scripts/test` builds it first):
-    // the same features, so cargo has nothing to do.
-    if features.len() < 3 {
-        build.args(["--no-default-features", "--features", &features.join(",")]);
+    if let Some(stale) = newer_source(&binary) {
+        eprintln!(
+            "building the release binary: {} is newer than it",
+            stale.display()
+        );
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--bin", "havok"])
+            .current_dir(MANIFEST_DIR)
+            .status()
+            .expect("run cargo build --release");
+        assert!(status.success(), "cargo build --release failed");
     }
-    let status = build
-        .current_dir(MANIFEST_DIR)
-        .status()
-        .expect("run cargo build --release");
-    assert!(status.success(), "cargo build --release failed");
+    assert!(
+        newer_source(&binary).is_none(),
+        "{} is stale",
+        binary.display()
+    );
     binary
+}
+
+#[cfg(feature = "etcd3")]
+/// A source file of the binary modified after `binary` was (any one when
+/// `binary` is missing): `src/`, `backends/`, `build.rs`, `Cargo.toml`, `Cargo.lock`.
+fn newer_source(binary: &Path) -> Option<PathBuf> {
+    fn newest(path: &Path, since: std::time::SystemTime) -> Option<PathBuf> {
+        let meta = std::fs::metadata(path).ok()?;
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(path).ok()?;
+            return entries.flatten().find_map(|e| newest(&e.path(), since));
+        }
+        (meta.modified().ok()? > since).then(|| path.to_path_buf())
+    }
+    let root = Path::new(MANIFEST_DIR);
+    let sources = ["src", "backends", "build.rs", "Cargo.toml", "Cargo.lock"];
+    let Some(built) = std::fs::metadata(binary).and_then(|m| m.modified()).ok() else {
+        return Some(binary.to_path_buf());
+    };
+    sources.iter().find_map(|s| newest(&root.join(s), built))
 }
 
 #[cfg(feature = "etcd3")]
