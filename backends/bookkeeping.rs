@@ -5,10 +5,15 @@
 //! - `<state>/nodes/<node>/lease` — etcd v3: this node's lease id, on the
 //!   lease itself, so a restarted havok finds and reuses a live lease.
 //! - `<state>/nodes/<node>/servers/<route id>/<server id>` = [`ServerRecord`],
-//!   with the server's own liveness (v3 lease, v2 TTL), so a resync reads
-//!   this node's records and the routes they name, never the whole prefix.
+//!   so a resync reads this node's records and the routes they name, never
+//!   the whole prefix. On v3 each record is on the node's lease; on v2 the
+//!   `servers` directory carries a long TTL, refreshed rarely, so records
+//!   cost no write per server at each keep-alive.
 //! - `<state>/routes/<route id>` = [`RouteMarker`] (never expires): the routes
 //!   havok created, for the orphan collection.
+//! - `<state>/collector` = the node id of the cluster's one orphan collector,
+//!   on its lease (v3) or with the TTL (v2): while it lives, no other node
+//!   reads the markers.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +58,11 @@ impl StateLayout {
 
     pub fn record_key(&self, route: &RouteId, server: &ServerId) -> String {
         format!("{}{}/{}", self.records_dir(), route, server)
+    }
+
+    /// `<state>/collector`: which node collects orphans for the cluster.
+    pub fn collector_key(&self) -> String {
+        format!("{}/collector", self.prefix)
     }
 
     /// `<state>/routes/`: every node's route markers.
@@ -150,6 +160,8 @@ mod tests {
         );
         assert_eq!(v2.marker_key(&id), format!("/havok/routes/{id}"));
         assert_eq!(v2.records_dir(), "/havok/nodes/n1/servers/");
+        assert_eq!(v3.collector_key(), "havok/collector");
+        assert_eq!(v2.collector_key(), "/havok/collector");
     }
 
     /// A marker keeps the route it names; one that names another route is refused.

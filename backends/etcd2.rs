@@ -7,8 +7,10 @@
 //! - `sink`: [`Etcd2Sink`], the `RouteSink`: key layout, `observe`, TTL
 //!   refresh, orphans.
 //! - `writes`: its writes: Vulcand's order, and the guarded removal of a route.
+//! - `liveness`: the keep-alive at the fewest writes, and the orphan collector.
 
 mod keys;
+mod liveness;
 mod sink;
 mod wire;
 mod writes;

@@ -182,7 +182,8 @@ pub struct Cli {
     pub conn_limit_var: Option<String>,
 
     /// This node's servers expire this long after havok stops keeping them alive
-    /// (it refreshes every TTL/3). [default: 30s]
+    /// (it refreshes every TTL/3; on etcd v2, where each refresh is a write,
+    /// every 2/3 of it). [default: 30s]
     #[arg(long, value_name = "DURATION", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,

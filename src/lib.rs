@@ -148,7 +148,7 @@ pub async fn run(
         ttl: config.ttl,
         max_backoff: config.max_backoff,
         deregister_on_exit: config.deregister_on_exit,
-        gc_every: reconcile::GC_EVERY,
+        gc_every: sink.gc_every(),
         dry_run: config.dry_run,
         probe: config.probe.clone(),
         resync: config.resync_interval,

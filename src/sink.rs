@@ -10,6 +10,12 @@ use crate::ids::{RouteKey, ServerId};
 use crate::model::{RouteSpec, ServerSpec};
 use crate::vulcand::RouteObjects;
 
+/// Where every node looks for orphaned routes (Vulcand's API), it does so on
+/// its first full pass and every this many after it: often enough that a
+/// dead node's hosts leave within a few resyncs, rarely enough that the
+/// look stays a small share of the store's load.
+pub const GC_EVERY: u32 = 5;
+
 /// One change to the store, computed by the plan (`crate::plan`) from a
 /// difference between the desired table and what the store holds. Every op
 /// is idempotent.
@@ -170,9 +176,25 @@ pub trait RouteSink: Send {
     /// Applies ops in order (batched where the store allows).
     async fn apply(&mut self, ops: &[Op]) -> Result<(), SinkError>;
 
-    /// Keeps this node's servers alive; called every `--ttl / 3`.
+    /// How often [`keepalive`](Self::keepalive) is called for a TTL of
+    /// `ttl`: a third of it, unless refreshing costs writes (etcd v2).
+    fn keepalive_period(&self, ttl: std::time::Duration) -> std::time::Duration {
+        ttl / 3
+    }
+
+    /// Keeps this node's servers alive; called every
+    /// [`keepalive_period`](Self::keepalive_period).
     async fn keepalive(&mut self) -> Result<(), SinkError>;
 
-    /// Havok-created routes with no server of any node left, for garbage collection.
+    /// Look for orphans on the first full pass and every this many after it.
+    /// On etcd only the cluster's one collector looks, so it looks at every
+    /// pass: a dead node's empty hosts leave within one resync of its servers.
+    fn gc_every(&self) -> u32 {
+        GC_EVERY
+    }
+
+    /// Havok-created routes with no server of any node left, for garbage
+    /// collection. On etcd only the cluster's one orphan collector looks (the
+    /// others answer none), so the cost does not grow with the fleet.
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError>;
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use reqwest::{Method, StatusCode};
 
 use super::wire::{
-    key_url, parse_error, write_form, Answer, EtcdError, Node, DIR_NOT_EMPTY, EVENT_INDEX_CLEARED,
-    KEY_NOT_FOUND, NODE_EXISTS,
+    key_url, parse_error, write_form, Answer, EtcdError, Node, COMPARE_FAILED, DIR_NOT_EMPTY,
+    EVENT_INDEX_CLEARED, KEY_NOT_FOUND, NODE_EXISTS,
 };
 use crate::backends::http;
 use crate::config::Secret;
@@ -207,6 +207,31 @@ impl KeysApi {
         match self.call(Method::PUT, key, &query, Some(&form)).await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some(KEY_NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT key refresh=true&prevValue=…&ttl=…`: like [`refresh`](Self::refresh),
+    /// only while the key still holds `value`. `false` when it expired or
+    /// another value replaced it.
+    pub async fn refresh_if(&self, key: &str, value: &str, ttl: u64) -> Result<bool, KeysError> {
+        let query = [("refresh", "true"), ("prevValue", value)];
+        let form = [("ttl", ttl.to_string())];
+        match self.call(Method::PUT, key, &query, Some(&form)).await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.code(), Some(KEY_NOT_FOUND | COMPARE_FAILED)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT key dir=true&prevExist=false&ttl=…`: creates a directory that
+    /// expires with everything in it. `false` when it already existed.
+    pub async fn create_dir(&self, key: &str, ttl: u64) -> Result<bool, KeysError> {
+        let query = [("dir", "true"), ("prevExist", "false")];
+        let form = [("ttl", ttl.to_string())];
+        match self.call(Method::PUT, key, &query, Some(&form)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(NODE_EXISTS) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -4,16 +4,19 @@
 //!
 //! Vulcand's keys: `/vulcand/backends/<rid>/backend`, `…/servers/<sid>` (with
 //! the TTL), `/vulcand/frontends/<rid>/frontend`, `…/middlewares/<havok id>`.
-//! This node's records carry the same TTL as its server keys; route markers none.
+//! This node's records live in a directory with a longer TTL
+//! (`super::liveness`); route markers never expire.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use super::keys::{KeysApi, KeysError, Read};
+use super::keys::{KeysApi, Read};
 use super::wire::Node;
 use crate::backends::apply;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord, StateLayout};
@@ -25,7 +28,7 @@ use crate::sink::{Observed, Op, RoutePut, RouteSink, RouteState, ServerState, Si
 use crate::vulcand::{is_havok_middleware, server_url, stored_json, Layout};
 
 /// How many routes' puts `apply` runs at once.
-const PARALLEL_PUTS: usize = 16;
+pub(super) const PARALLEL_PUTS: usize = 16;
 
 /// Writes routes to etcd v2 for one node.
 pub struct Etcd2Sink {
@@ -35,13 +38,22 @@ pub struct Etcd2Sink {
     pub(super) layout: Layout,
     /// `/havok/…`: this node's records and the route markers.
     pub(super) state: StateLayout,
-    node: String,
+    pub(super) node: String,
     pub(super) ttl: u64,
-    /// The server keys and records this node holds, refreshed by
-    /// `keepalive`: filled by `observe` and by writes, emptied by deletes.
+    /// The server keys this node holds, refreshed by `keepalive`: filled
+    /// by `observe` and by writes, emptied by deletes.
     /// Behind a lock because the puts of several routes run at once; never
     /// held across an await (see [`Etcd2Sink::held_keys`]).
     held_keys: Mutex<BTreeSet<String>>,
+    /// Whether the records directory exists (with its TTL): set by
+    /// `observe` and the first put, cleared when a refresh finds it gone.
+    pub(super) records_ready: AtomicBool,
+    /// Keep-alives so far, and the one at which the records directory is
+    /// refreshed next (`super::liveness`).
+    pub(super) ticks: u32,
+    pub(super) records_due: u32,
+    /// Whether this node holds the cluster's orphan collector key.
+    pub(super) collecting: bool,
 }
 
 impl Etcd2Sink {
@@ -59,6 +71,10 @@ impl Etcd2Sink {
             node: node.to_string(),
             ttl: timing.ttl.as_secs().max(1),
             held_keys: Mutex::new(BTreeSet::new()),
+            records_ready: AtomicBool::new(false),
+            ticks: 0,
+            records_due: 0,
+            collecting: false,
         })
     }
 
@@ -71,7 +87,7 @@ impl Etcd2Sink {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn store(&self) -> String {
+    pub(super) fn store(&self) -> String {
         format!("etcd v2 at {}", self.api.machines().join(","))
     }
 
@@ -126,7 +142,10 @@ impl RouteSink for Etcd2Sink {
         // This node's records by route: server id → the record's key.
         let mut records: BTreeMap<RouteKey, BTreeMap<ServerId, String>> = BTreeMap::new();
         let records_dir = self.state.records_dir();
-        if let Some(tree) = self.read(&records_dir, &mut observed).await? {
+        let tree = self.read(&records_dir, &mut observed).await?;
+        self.records_ready
+            .store(tree.is_some(), std::sync::atomic::Ordering::Relaxed);
+        if let Some(tree) = tree {
             for entry in tree.nodes.iter().flat_map(|route| &route.nodes) {
                 let Some(value) = entry.value.as_deref() else {
                     continue;
@@ -191,9 +210,12 @@ impl RouteSink for Etcd2Sink {
                 }
             }
             let recorded = records.get(&key);
-            for (sid, record_key) in recorded.into_iter().flatten() {
-                if live.iter().any(|(s, _)| s == sid) {
-                    held.insert(record_key.clone());
+            // A live server whose record is gone (the records directory
+            // expired while the node could not refresh it) is written again,
+            // record first: a server this node lost track of would never leave.
+            for (sid, state) in &mut live {
+                if !recorded.is_some_and(|r| r.contains_key(sid)) {
+                    *state = ServerState::RecordOnly;
                 }
             }
             if let Some(tree) = trees.next().flatten() {
@@ -230,75 +252,71 @@ impl RouteSink for Etcd2Sink {
         apply::apply(self, ops).await
     }
 
-    /// Refreshes every held key with `refresh=true`, which fires no watch
-    /// event in etcd v2, so Vulcand does not reload on every heartbeat.
-    ///
-    /// Different keys are refreshed concurrently (up to [`PARALLEL_PUTS`] at
-    /// once), and every key is tried even when one fails: a key whose
-    /// refresh was skipped would expire, and with it a live server. The first
-    /// failure is returned after all were tried; keys found expired are
-    /// forgotten and reported as a lost lease, so the next pass writes them.
-    async fn keepalive(&mut self) -> Result<(), SinkError> {
-        // A copy: the lock must not be held across the refreshes.
-        let held: Vec<String> = self.held_keys().iter().cloned().collect();
-        let (held, ttl, api) = (&held, self.ttl, &self.api);
-        let results: Vec<(usize, Result<bool, KeysError>)> = stream::iter(0..held.len())
-            .map(|i| async move { (i, api.refresh(&held[i], ttl).await) })
-            .buffer_unordered(PARALLEL_PUTS)
-            .collect()
-            .await;
-        let mut expired = Vec::new();
-        let mut failed = None;
-        for (i, result) in results {
-            match result {
-                Ok(true) => {}
-                Ok(false) => expired.push(held[i].clone()),
-                // The first in key order, whichever answered first.
-                Err(e) if failed.as_ref().is_none_or(|(j, _)| i < *j) => failed = Some((i, e)),
-                Err(_) => {}
-            }
-        }
-        expired.sort();
-        let mut still_held = self.held_keys();
-        for key in &expired {
-            still_held.remove(key);
-        }
-        drop(still_held);
-        if let Some((_, e)) = failed {
-            return Err(e.into());
-        }
-        let Some(first) = expired.first() else {
-            return Ok(());
-        };
-        let reason = format!(
-            "{} of its keys expired before they were refreshed, {first} among them",
-            expired.len()
-        );
-        Err(SinkError::LeaseLost {
-            store: self.store(),
-            reason,
-        })
+    /// Refreshing is a write on every etcd member, so it runs every 2/3 of
+    /// the TTL (1.5 writes per server per TTL), not every third: a dead
+    /// node's servers still leave within `--ttl` of its last refresh.
+    fn keepalive_period(&self, ttl: Duration) -> Duration {
+        ttl * 2 / 3
     }
 
-    /// Routes marked in `/havok/routes` whose backend has no server left.
+    /// Only the collector looks (`orphans`), so at every pass.
+    fn gc_every(&self) -> u32 {
+        1
+    }
+
+    /// Server keys, the records directory and the collector key
+    /// (`super::liveness`).
+    async fn keepalive(&mut self) -> Result<(), SinkError> {
+        self.keep_alive().await
+    }
+
+    /// Routes marked in `/havok/routes` whose backend has no server left;
+    /// none unless this node is the cluster's orphan collector.
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
+        // The keep-alive checks the role held; a node without it looks
+        // whether it is free.
+        if !self.collecting && !self.collector().await? {
+            return Ok(Vec::new());
+        }
         let routes_dir = self.state.routes_dir();
         let Some(read) = self.api.get(&routes_dir, false).await? else {
             return Ok(Vec::new());
         };
-        let mut orphans = Vec::new();
+        let mut marked = Vec::new();
         for marker in read.node.nodes.iter().filter(|n| !n.dir) {
             let value = marker.value.as_deref().unwrap_or_default().as_bytes();
-            let Some(key) = RouteMarker::parse(value, marker.name()) else {
-                tracing::warn!(key = %marker.key, "etcd v2: ignoring an unreadable route marker");
-                continue;
-            };
-            let servers_dir = self.layout.servers_dir(&key.id());
-            let servers = self.api.get(&servers_dir, false).await?;
-            if !servers.is_some_and(|r| r.node.nodes.iter().any(|n| !n.dir)) {
-                orphans.push(key);
+            match RouteMarker::parse(value, marker.name()) {
+                Some(key) => marked.push(key),
+                None => {
+                    tracing::warn!(key = %marker.key, "etcd v2: ignoring an unreadable route marker")
+                }
             }
         }
+        // Each route's servers directory, up to PARALLEL_PUTS at once.
+        let dirs: Vec<String> = marked
+            .iter()
+            .map(|k| self.layout.servers_dir(&k.id()))
+            .collect();
+        let dirs = &dirs;
+        let servers: Vec<Option<Read>> = stream::iter(0..dirs.len())
+            .map(|i| self.api.get(&dirs[i], false))
+            .buffered(PARALLEL_PUTS)
+            .try_collect()
+            .await?;
+        let orphans: Vec<RouteKey> = marked
+            .into_iter()
+            .zip(servers)
+            .filter(|(_, s)| {
+                !s.as_ref()
+                    .is_some_and(|r| r.node.nodes.iter().any(|n| !n.dir))
+            })
+            .map(|(k, _)| k)
+            .collect();
+        tracing::debug!(
+            markers = dirs.len(),
+            orphans = orphans.len(),
+            "etcd v2: looked for orphaned routes (this node is the collector)"
+        );
         Ok(orphans)
     }
 }

@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 /// etcd v2 error codes havok acts on (etcd `server/etcdserver/api/v2error/error.go`).
 pub const KEY_NOT_FOUND: u32 = 100;
+/// A `prevValue` or `prevIndex` condition did not hold.
+pub const COMPARE_FAILED: u32 = 101;
 pub const NODE_EXISTS: u32 = 105;
 pub const DIR_NOT_EMPTY: u32 = 108;
 /// The watch index asked for is older than the 1000 events etcd keeps.

@@ -38,14 +38,17 @@ impl Etcd2Sink {
         let rewrite = put.rewrite_route;
         let backend_key = self.layout.backend_key(id);
         self.write(&backend_key, &objects.backend, rewrite).await?;
+        if !put.servers.is_empty() {
+            self.ensure_records_dir().await?;
+        }
         for server in &put.servers {
             let record = ServerRecord::of(&put.key, server).to_json();
             // Bookkeeping before the server key: if havok dies in between, a
             // record without a key is reported as record-only and cleaned up, while
             // a key without a record on a route nobody asks about would be lost track of.
+            // No TTL of its own: it lives as long as the records directory.
             let record_key = self.state.record_key(id, &server.id);
-            self.api.set(&record_key, &record, Some(self.ttl)).await?;
-            self.held_keys().insert(record_key);
+            self.api.set(&record_key, &record, None).await?;
             let server_key = self.layout.server_key(id, &server.id);
             let value = server_value(&server.url).to_string();
             self.api.set(&server_key, &value, Some(self.ttl)).await?;
@@ -102,7 +105,6 @@ impl Etcd2Sink {
         self.held_keys().remove(&server_key);
         let record_key = self.state.record_key(&id, server);
         self.api.delete(&record_key, Delete::Key).await?;
-        self.held_keys().remove(&record_key);
         Ok(())
     }
 

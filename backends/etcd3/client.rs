@@ -108,6 +108,7 @@ impl Etcd3Sink {
             );
             self.lease = None;
             self.keeper = None;
+            self.collecting = false;
         }
         let key = self.state.lease_key();
         let found = self.call(&key, client.get(key.as_str(), None)).await?;

@@ -9,8 +9,10 @@
 //! - `client`: calls under the timeout, errors, the lease, chunked reads.
 //! - `txns`: the transactions of a route's put and of its guarded removal.
 //! - `sink`: the `RouteSink`: observe, apply, keepalive, orphans.
+//! - `collector`: which node of the cluster collects orphans.
 
 mod client;
+mod collector;
 mod sink;
 mod txns;
 
@@ -41,6 +43,8 @@ pub struct Etcd3Sink {
     unhealthy: AtomicBool,
     /// `--etcd-max-txn-ops`: no transaction (nor any level of a nested one) has more ops.
     max_ops: usize,
+    /// Whether this node held the collector key when it last looked.
+    collecting: bool,
 }
 
 impl Etcd3Sink {
@@ -76,6 +80,7 @@ impl Etcd3Sink {
             keeper: None,
             unhealthy: AtomicBool::new(false),
             max_ops: settings.max_txn_ops,
+            collecting: false,
         }
     }
 

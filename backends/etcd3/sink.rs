@@ -117,6 +117,11 @@ impl RouteSink for Etcd3Sink {
         apply::apply(self, ops).await
     }
 
+    /// Only the collector looks (`orphans`), so at every pass.
+    fn gc_every(&self) -> u32 {
+        1
+    }
+
     async fn keepalive(&mut self) -> Result<(), SinkError> {
         let lease = self.lease()?;
         if self.keeper.is_none() {
@@ -135,9 +140,17 @@ impl RouteSink for Etcd3Sink {
         })
         .await;
         let error = match answer {
-            Ok(Ok(Some(resp))) if resp.ttl() > 0 => return Ok(()),
+            // While it holds the key, the lease keeps it; the others look
+            // whether it is still there.
+            Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
+                if self.collecting {
+                    return Ok(());
+                }
+                return self.collector().await.map(drop);
+            }
             Ok(Ok(_)) => {
                 self.lease = None;
+                self.collecting = false;
                 SinkError::LeaseLost {
                     store,
                     reason: format!("lease {lease:x} expired"),
@@ -159,7 +172,14 @@ impl RouteSink for Etcd3Sink {
         Err(error)
     }
 
+    /// Routes marked under `<state>/routes/` whose backend has no server
+    /// left; none unless this node is the cluster's orphan collector.
     async fn orphans(&mut self) -> Result<Vec<RouteKey>, SinkError> {
+        // The keep-alive checks the role held; a node without it looks
+        // whether it is free.
+        if !self.collecting && !self.collector().await? {
+            return Ok(Vec::new());
+        }
         let routes_dir = self.state.routes_dir();
         let markers = self
             .get_many(std::slice::from_ref(&routes_dir))
@@ -192,6 +212,11 @@ impl RouteSink for Etcd3Sink {
                 }
             }
         }
+        tracing::debug!(
+            markers = keys.len(),
+            orphans = orphans.len(),
+            "etcd v3: looked for orphaned routes (this node is the collector)"
+        );
         Ok(orphans)
     }
 }

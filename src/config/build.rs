@@ -13,8 +13,8 @@ use super::{invalid, BackendKind, ConfigError};
 use crate::model::{ConnLimit, Limits, RateLimit, Rules};
 use crate::readiness::ProbeRules;
 
-/// The shortest `--ttl`: server keys are refreshed every third of it, so
-/// shorter would mean more than one write a second per server.
+/// The shortest `--ttl`: server keys are refreshed every third of it (etcd
+/// v2: two thirds), so shorter would mean more than one write a second per server.
 const MIN_TTL: Duration = Duration::from_secs(3);
 
 /// A node id goes into keys and server ids; longer ids make unwieldy keys.

@@ -33,12 +33,6 @@ use crate::readiness::ProbeRules;
 use crate::sink::{Observed, RouteSink, SinkError};
 use crate::status::Status;
 
-/// Look for orphaned routes on the first full pass and every this many after
-/// it: often enough that a dead node's hosts leave within a few resyncs,
-/// rarely enough that the read of every route marker stays a small share of
-/// the store's load.
-pub const GC_EVERY: u32 = 5;
-
 /// Docker updates taken from the channel in one batch and written together:
 /// enough to fold a burst of starts into a few transactions, few enough that
 /// one batch never holds up the loop for long.
@@ -137,7 +131,10 @@ impl Reconciler {
         shutdown: CancellationToken,
     ) {
         tracing::info!(store = %self.sink.describe(), node = %self.settings.node, "writing routes");
-        let period = (self.settings.ttl / 3).max(Duration::from_millis(500));
+        let period = self
+            .sink
+            .keepalive_period(self.settings.ttl)
+            .max(Duration::from_millis(500));
         let mut keepalive = tokio::time::interval_at(Instant::now() + period, period);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry_at: Option<Instant> = None;

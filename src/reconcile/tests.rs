@@ -21,7 +21,7 @@ fn settings() -> Settings {
         ttl: Duration::from_secs(30),
         max_backoff: Duration::from_secs(1),
         deregister_on_exit: true,
-        gc_every: GC_EVERY,
+        gc_every: crate::sink::GC_EVERY,
         dry_run: true,
         // The containers of these tests have no upstream to probe.
         probe: ProbeRules {

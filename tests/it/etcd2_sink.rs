@@ -49,7 +49,11 @@ async fn put_observe_delete() {
         .get(&format!("/havok/nodes/node-a/servers/{id}/{}", web.id))
         .await
         .unwrap();
-    assert!(record["ttl"].as_u64().is_some(), "{record}");
+    // Records carry no TTL of their own: their directory does, five TTLs
+    // (refreshed every fourth), so they cost no write per keep-alive.
+    assert!(record.get("ttl").is_none(), "{record}");
+    let records = raw.get("/havok/nodes/node-a/servers").await.unwrap();
+    assert!(records["ttl"].as_u64().unwrap() > 4 * 30, "{records}");
     let marker = raw.get(&format!("/havok/routes/{id}")).await.unwrap();
     assert_eq!(marker["value"], r#"{"host":"foo.local"}"#);
     assert!(marker.get("ttl").is_none(), "{marker}");
@@ -189,6 +193,9 @@ async fn keepalive_refreshes_without_watch_events() {
     };
     let web = server("node-a", "web-1", 32768);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
+    // The first keep-alive claims the orphan collector's key (a create);
+    // every later one only refreshes.
+    sink.keepalive().await.unwrap();
     let index = raw.index().await;
 
     // Five seconds of one-second heartbeats on a three-second TTL.
@@ -239,28 +246,29 @@ async fn keepalive_refreshes_the_rest_when_one_key_fails() {
         .await
         .unwrap();
     let v2 = Layout::new("/vulcand");
-    let records = |spec: &RouteSpec| format!("/havok/nodes/node-a/servers/{}", spec.key.id());
-    // The refresh of the first key held (in key order) fails: its
+    let servers = |spec: &RouteSpec| v2.servers_dir(&spec.key.id());
+    // The refresh of the first server key held (in key order) fails: its
     // directory is now a plain key (etcd: errorCode 104, "Not a directory").
-    let (broken, kept) = if records(&a) < records(&b) {
+    let (broken, kept) = if servers(&a) < servers(&b) {
         (&a, &b)
     } else {
         (&b, &a)
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    raw.delete_tree(&records(broken)).await;
-    raw.set(&records(broken), "not a directory").await;
+    raw.delete_tree(&servers(broken)).await;
+    raw.set(&servers(broken), "not a directory").await;
 
     match sink.keepalive().await {
-        Err(SinkError::Refused { object, .. }) => assert!(object.starts_with(&records(broken))),
+        Err(SinkError::Refused { object, .. }) => assert!(object.starts_with(&servers(broken))),
         other => panic!("expected Refused, got {other:?}"),
     }
-    // Past the first TTL (3 s after the put): only refreshed keys are left.
+    // Past the first TTL (3 s after the put): the other server key, the
+    // records and the collector key were refreshed all the same.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for key in [
-        v2.server_key(&broken.key.id(), &web.id),
         v2.server_key(&kept.key.id(), &web.id),
-        format!("{}/{}", records(kept), web.id),
+        format!("/havok/nodes/node-a/servers/{}/{}", kept.key.id(), web.id),
+        "/havok/collector".to_string(),
     ] {
         assert!(raw.get(&key).await.is_some(), "{key} was not refreshed");
     }
@@ -280,12 +288,13 @@ async fn keepalive_refreshes_keys_concurrently() {
     let puts: Vec<Op> = specs.iter().map(|s| put(s, &[&web], false)).collect();
     sink.apply(&puts).await.unwrap();
 
-    // Four servers, each with its record: eight keys, each refresh a round
-    // trip of two delayed chunks. One after another that is at least 3.2 s.
+    // Four server keys, the records directory and the collector key (a
+    // read and a create: the only two in a row), each a round trip of two
+    // delayed chunks. One after another that is at least 2.4 s.
     let started = Instant::now();
     sink.keepalive().await.unwrap();
     let took = started.elapsed();
-    assert!(took < 8 * latency, "eight refreshes took {took:?}");
+    assert!(took < 6 * latency, "six refreshes took {took:?}");
 }
 
 /// A route whose servers all expired is an orphan, and `Collect` removes it.

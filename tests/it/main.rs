@@ -7,6 +7,7 @@ mod etcd2_sink;
 mod etcd3_sink;
 #[cfg(feature = "etcd3")]
 mod etcd_limits;
+mod fleet;
 mod harness;
 mod many_hosts;
 mod operators;

@@ -207,7 +207,8 @@ pub async fn resync_reads_only_own_keys(b: Backend) {
     drop(writers);
 }
 
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
+/// The value of `name=` in a log line.
+pub fn field<'a>(line: &'a str, name: &str) -> &'a str {
     let start = line
         .find(&format!("{name}="))
         .unwrap_or_else(|| panic!("no {name} in {line}"))
