@@ -41,6 +41,7 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
     for (key, entry) in &desired.routes {
         let own = observed.servers.get(key).unwrap_or(&empty);
         let objects = RouteObjects::of(&entry.spec);
+        let mut route_in_place = false;
         let rewrite_route = match observed.routes.get(key) {
             None => false,
             Some(state) => {
@@ -56,6 +57,7 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
                         theirs: state.middlewares.clone(),
                     });
                 }
+                route_in_place = objects_ok && middlewares_ok;
                 !objects_ok || (!middlewares_ok && sole_owner)
             }
         };
@@ -71,6 +73,7 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
                 objects,
                 servers,
                 rewrite_route,
+                route_in_place,
             }));
         }
     }

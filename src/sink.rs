@@ -42,6 +42,10 @@ pub struct RoutePut {
     /// Write backend, frontend and middlewares even where they exist (a
     /// resync found them different); otherwise only where missing.
     pub rewrite_route: bool,
+    /// The store was read (or written by this node) and holds the route's
+    /// backend, frontend and middlewares exactly as `objects`: only the
+    /// servers are written, in one round trip where the store allows.
+    pub route_in_place: bool,
 }
 
 impl RoutePut {
@@ -52,7 +56,14 @@ impl RoutePut {
             objects: RouteObjects::of(spec),
             servers,
             rewrite_route,
+            route_in_place: false,
         }
+    }
+
+    /// Whether the sink writes the route's objects (where missing, or all
+    /// when rewriting) besides the servers.
+    pub fn writes_route(&self) -> bool {
+        self.rewrite_route || !self.route_in_place
     }
 }
 

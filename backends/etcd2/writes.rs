@@ -2,6 +2,7 @@
 //! server's removal, and the guarded removal of a route.
 
 use async_trait::async_trait;
+use futures_util::future;
 use serde_json::Value;
 
 use super::keys::{Delete, Deleted, Read};
@@ -28,55 +29,91 @@ impl Writes for Etcd2Sink {
 }
 
 impl Etcd2Sink {
-    /// Backend, this node's servers (with bookkeeping), frontend, middlewares
-    /// (Vulcand's order: it checks that the backend exists when a server or
-    /// frontend arrives), then havok's route marker. `apply` may run the puts of different routes at
-    /// once (they share no key), but one route's writes stay in this order.
+    /// A route's writes in the fewest round trips that keep Vulcand's order
+    /// (it checks that the backend exists when a server or frontend arrives,
+    /// and loads a middleware only after its frontend):
+    /// 1. the backend (and, once per node, the records directory);
+    /// 2. every server with its record, and the frontend, at once;
+    /// 3. the middlewares and havok's route marker, at once.
+    ///
+    /// A route already in place (`RoutePut::route_in_place`) skips 1 and 3
+    /// and the frontend: a new server of a known host is one round trip.
+    /// The marker comes after the servers: the orphan collector that finds
+    /// it also finds this put's servers, never a route still being written
+    /// (with no transactions, it would remove that route under this put).
+    /// A record goes with its server key, never before it; a key whose
+    /// record a crash lost expires with its TTL, as nobody refreshes it.
+    /// `apply` may run the puts of different routes at once (they share no key).
     pub(super) async fn put(&self, put: &RoutePut) -> Result<(), SinkError> {
         let objects = &put.objects;
         let id = &objects.id;
         let rewrite = put.rewrite_route;
-        let backend_key = self.layout.backend_key(id);
-        self.write(&backend_key, &objects.backend, rewrite).await?;
-        if !put.servers.is_empty() {
-            self.ensure_records_dir().await?;
-        }
-        for server in &put.servers {
-            let record = ServerRecord::of(&put.key, server).to_json();
-            // Bookkeeping before the server key: if havok dies in between, a
-            // record without a key is reported as record-only and cleaned up, while
-            // a key without a record on a route nobody asks about would be lost track of.
+        let route = put.writes_route();
+        let backend = async {
+            if route {
+                let backend_key = self.layout.backend_key(id);
+                self.write(&backend_key, &objects.backend, rewrite).await?;
+            }
+            Ok::<(), SinkError>(())
+        };
+        let records = async {
+            if !put.servers.is_empty() {
+                self.ensure_records_dir().await?;
+            }
+            Ok(())
+        };
+        futures_util::try_join!(backend, records)?;
+
+        let servers = future::try_join_all(put.servers.iter().map(|server| async move {
             // No TTL of its own: it lives as long as the records directory.
+            let record = ServerRecord::of(&put.key, server).to_json();
             let record_key = self.state.record_key(id, &server.id);
-            self.api.set(&record_key, &record, None).await?;
             let server_key = self.layout.server_key(id, &server.id);
             let value = server_value(&server.url).to_string();
-            self.api.set(&server_key, &value, Some(self.ttl)).await?;
+            futures_util::try_join!(
+                self.api.set(&server_key, &value, Some(self.ttl)),
+                self.api.set(&record_key, &record, None),
+            )?;
             self.held_keys().insert(server_key);
+            Ok::<(), SinkError>(())
+        }));
+        let frontend = async {
+            if route {
+                let frontend_key = self.layout.frontend_key(id);
+                self.write(&frontend_key, &objects.frontend, rewrite)
+                    .await?;
+            }
+            Ok(())
+        };
+        futures_util::try_join!(servers, frontend)?;
+        if !route {
+            return Ok(());
         }
-        let frontend_key = self.layout.frontend_key(id);
-        self.write(&frontend_key, &objects.frontend, rewrite)
-            .await?;
+
+        let mut last: Vec<future::BoxFuture<'_, Result<(), SinkError>>> = Vec::new();
         if rewrite {
             // A rewrite makes the middlewares exactly the route's: drop havok's others.
             for mid in objects.stale_middlewares() {
                 let key = self.layout.middleware_key(id, mid);
-                self.api.delete(&key, Delete::Key).await?;
+                last.push(Box::pin(async move {
+                    self.api.delete(&key, Delete::Key).await?;
+                    Ok(())
+                }));
             }
         }
         for (mid, value) in &objects.middlewares {
             let key = self.layout.middleware_key(id, mid);
-            self.write(&key, value, rewrite).await?;
+            last.push(Box::pin(
+                async move { self.write(&key, value, rewrite).await },
+            ));
         }
-        // The marker last: another node's orphan scan that finds it also
-        // finds this put's servers, never a route still being written (with
-        // no transactions, it would remove that route under this put). A
-        // put cut short before it leaves records this node's next pass
-        // reads, and cleans up if the route is no longer wanted.
         let marker = RouteMarker::of(&put.key).to_json();
-        self.api
-            .create(&self.state.marker_key(id), &marker, None)
-            .await?;
+        let marker_key = self.state.marker_key(id);
+        last.push(Box::pin(async move {
+            self.api.create(&marker_key, &marker, None).await?;
+            Ok(())
+        }));
+        future::try_join_all(last).await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use havok::sink::{Op, RouteSink, SinkError};
 use havok::vulcand::{Layout, RouteObjects, RATELIMIT_ID};
 use serde_json::{json, Value};
 
-use crate::support::ops::{delete, put, remove_if_empty, server, set};
+use crate::support::ops::{delete, put, put_servers, remove_if_empty, server, set};
 use crate::support::{eventually, EtcdServer, TcpProxy};
 
 /// A route is written in Vulcand's layout, read back by `observe`, and its server deleted.
@@ -295,6 +295,47 @@ async fn keepalive_refreshes_keys_concurrently() {
     sink.keepalive().await.unwrap();
     let took = started.elapsed();
     assert!(took < 6 * latency, "six refreshes took {took:?}");
+}
+
+/// A route's writes take the fewest round trips Vulcand's order allows,
+/// over a slow link where each request is a visible round trip: a new host
+/// in three (the backend; its servers with their records, and the
+/// frontend; the middlewares and havok's marker), a new server of a host
+/// already in place in one (its key and record together).
+#[tokio::test(flavor = "multi_thread")]
+async fn puts_take_the_fewest_round_trips() {
+    let etcd = EtcdServer::start().await;
+    let latency = Duration::from_millis(100);
+    let target = format!("127.0.0.1:{}", etcd.port()).parse().unwrap();
+    let proxy = TcpProxy::with_latency(target, latency).await;
+    let mut sink = start_sink(&proxy.url(), "node-a", "30s").await;
+    // A request is two delayed chunks, one each way.
+    let round_trip = 2 * latency;
+    let spec = limited("a.local");
+    let (w1, w2) = (
+        server("node-a", "web-1", 32768),
+        server("node-a", "web-2", 32769),
+    );
+
+    let started = Instant::now();
+    sink.apply(&[put(&spec, &[&w1], false)]).await.unwrap();
+    let new_host = started.elapsed();
+    let started = Instant::now();
+    sink.apply(&[put_servers(&spec, &[&w2])]).await.unwrap();
+    let new_server = started.elapsed();
+    eprintln!("new host: {new_host:?}; new server of a known host: {new_server:?} (a round trip is {round_trip:?})");
+    assert!(new_host < 4 * round_trip, "a new host took {new_host:?}");
+    assert!(
+        new_server < 2 * round_trip,
+        "a new server took {new_server:?}"
+    );
+
+    let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
+    assert_eq!(observed.servers[&spec.key].len(), 2, "{observed:?}");
+    let state = &observed.routes[&spec.key];
+    let objects = RouteObjects::of(&spec);
+    assert_eq!(state.frontend.as_ref(), Some(&objects.frontend));
+    assert_eq!(state.middlewares[RATELIMIT_ID], objects.middlewares[0].1);
 }
 
 /// A route whose servers all expired is an orphan, and `Collect` removes it.

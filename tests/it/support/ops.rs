@@ -20,6 +20,15 @@ pub fn put(spec: &RouteSpec, servers: &[&ServerSpec], rewrite_route: bool) -> Op
     Op::Put(RoutePut::new(spec, servers, rewrite_route))
 }
 
+/// A put of servers on a route the store holds exactly (the plan's
+/// `route_in_place`): only the servers are written.
+pub fn put_servers(spec: &RouteSpec, servers: &[&ServerSpec]) -> Op {
+    let servers = servers.iter().map(|s| (*s).clone()).collect();
+    let mut put = RoutePut::new(spec, servers, false);
+    put.route_in_place = true;
+    Op::Put(put)
+}
+
 pub fn delete(key: &RouteKey, server: &ServerSpec) -> Op {
     Op::DeleteServer {
         key: key.clone(),
