@@ -101,6 +101,29 @@ impl Etcd2Sink {
 }
 
 impl Etcd2Sink {
+    /// Seconds of TTL below which a key found by `observe`, not yet held
+    /// by this process, is refreshed at once: it might expire before the
+    /// first keep-alive, a whole period away.
+    fn adopt_within(&self) -> u64 {
+        (self.ttl * 2).div_ceil(3) + 1
+    }
+
+    /// Refreshes `keys` at once (`refresh=true`: no watch event); the ones
+    /// found gone.
+    async fn refresh_now(&self, keys: &[String]) -> Result<BTreeSet<String>, SinkError> {
+        let (ttl, api) = (self.ttl, &self.api);
+        let refreshed: Vec<(usize, bool)> = stream::iter(0..keys.len())
+            .map(|i| async move { Ok::<_, SinkError>((i, api.refresh(&keys[i], ttl).await?)) })
+            .buffer_unordered(PARALLEL_PUTS)
+            .try_collect()
+            .await?;
+        Ok(refreshed
+            .into_iter()
+            .filter(|(_, alive)| !alive)
+            .map(|(i, _)| keys[i].clone())
+            .collect())
+    }
+
     /// Puts routes that are all different, up to [`PARALLEL_PUTS`] at once;
     /// the first error ends the call (puts still in flight are dropped, as if
     /// havok had stopped there, which each route's write order allows for).
@@ -166,6 +189,9 @@ impl RouteSink for Etcd2Sink {
         }
 
         let mut held = BTreeSet::new();
+        // This node's keys that expire before the next keep-alive could
+        // refresh them (those of an earlier run, found by a restart).
+        let mut soon = Vec::new();
         let keys = routes_to_read(routes, records.keys());
         // Each route's backend and frontend directories, read up to
         // PARALLEL_PUTS at a time (a start-up with hundreds of routes would
@@ -203,7 +229,11 @@ impl RouteSink for Etcd2Sink {
                     state.server_count += 1;
                     let sid = ServerId::from_raw(server.name());
                     if sid.owned_by(&self.node) {
-                        held.insert(self.layout.server_key(&id, &sid));
+                        let key = self.layout.server_key(&id, &sid);
+                        if server.ttl.is_some_and(|left| left <= self.adopt_within()) {
+                            soon.push(key.clone());
+                        }
+                        held.insert(key);
                         let url = server_url(server.value.as_deref().unwrap_or_default());
                         live.push((sid, ServerState::Live(url)));
                     }
@@ -232,9 +262,19 @@ impl RouteSink for Etcd2Sink {
             read_back.push((key, state, own));
         }
         drop(trees);
-        for (key, state, own) in read_back {
+        let was_held = std::mem::take(&mut *self.held_keys());
+        soon.retain(|k| !was_held.contains(k));
+        let lost = self.refresh_now(&soon).await?;
+        for (key, state, mut own) in read_back {
+            let id = key.id();
+            for (sid, state) in own.iter_mut() {
+                if lost.contains(&self.layout.server_key(&id, sid)) {
+                    *state = ServerState::RecordOnly;
+                }
+            }
             add_route(&mut observed, key, state, own);
         }
+        held.retain(|k| !lost.contains(k));
         *self.held_keys() = held;
         Ok(observed)
     }

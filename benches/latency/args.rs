@@ -10,13 +10,17 @@ usage: cargo bench --features testkit --bench latency -- [--quick] [--backend et
   --backend B  only this backend (repeatable; default: every compiled-in one)
   --n N        sequential starts and stops, one at a time (default 50)
   --m M        containers started at once in the burst (default 100)
-  --k K        containers running when havok starts (default 200)";
+  --k K        containers running when havok starts (default 200)
+  --soak [MIN] instead of the phases: MIN minutes (default 10) of container
+               churn, printing havok's RSS minute by minute";
 
 pub struct Sizes {
     pub n: usize,
     pub m: usize,
     pub k: usize,
     pub quick: bool,
+    /// `--soak`: minutes of churn instead of the phases.
+    pub soak: Option<u64>,
 }
 
 impl Sizes {
@@ -38,6 +42,7 @@ pub fn parse_args() -> Result<(Sizes, Vec<Backend>), String> {
         m: 100,
         k: 200,
         quick: false,
+        soak: None,
     };
     let mut backends = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -57,11 +62,21 @@ pub fn parse_args() -> Result<(Sizes, Vec<Backend>), String> {
                     m: 10,
                     k: 10,
                     quick: true,
+                    soak: sizes.soak,
                 }
             }
             "--n" => sizes.n = number("--n", args.next())?,
             "--m" => sizes.m = number("--m", args.next())?,
             "--k" => sizes.k = number("--k", args.next())?,
+            "--soak" => {
+                sizes.soak = Some(10);
+            }
+            minutes if sizes.soak.is_some() && minutes.parse::<u64>().is_ok() => {
+                sizes.soak = minutes.parse().ok().filter(|m| *m > 0);
+                if sizes.soak.is_none() {
+                    return Err("--soak needs a positive number of minutes".into());
+                }
+            }
             "--backend" => {
                 let flag = args.next().unwrap_or_default();
                 let backend = Backend::parse(&flag).ok_or_else(|| {

@@ -59,6 +59,8 @@ impl Fleet {
             .map(|name| {
                 let body = ContainerCreateBody {
                     image: Some(image.clone()),
+                    // The test httpd's `/who` answers this: who served a request through Vulcand.
+                    env: Some(vec![format!("WHO={name}")]),
                     hostname: name.rsplit('-').next().map(str::to_string),
                     labels: Some(self.labels.clone()),
                     host_config: Some(HostConfig {

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo bench --features testkit --bench latency -- [--quick] [--backend etcd3|etcd2|vulcand-api] [--n 50 --m 100 --k 200]
+//! cargo bench --features testkit --bench latency -- --soak [MINUTES] [--backend B]
 //! ```
 //!
 //! `docs/performance.md` explains every figure and holds one run's tables.
@@ -17,7 +18,7 @@
 //!   `sequential` (route and removal latency, the floors), `idle`, `burst`,
 //!   `probe` (`--probe http`), `startup` (with K running), `restart` (with
 //!   everything in place), then `cost` (memory and CPU rows) and `verdict`
-//!   (the targets and notes).
+//!   (the targets and notes); `soak` instead of them all with `--soak`.
 //! - `store`: the store (etcd 3.4 in a container, or the Vulcand contract
 //!   server), a record of every change with its arrival time, the bare-write floor.
 //! - `fleet`: the benchmark's containers and Docker's own event timestamps.
@@ -46,7 +47,7 @@ use havok::testkit::Backend;
 
 use args::{parse_args, Sizes, USAGE};
 use context::{finish, Context};
-use phases::{burst, cost, idle, probe, restart, sequential, startup, verdict, warmup};
+use phases::{burst, cost, idle, probe, restart, sequential, soak, startup, verdict, warmup};
 use report::Report;
 
 fn main() -> ExitCode {
@@ -79,7 +80,15 @@ fn main() -> ExitCode {
         .expect("a tokio runtime");
     runtime.block_on(async {
         for backend in backends {
-            let mut report = bench(backend, &sizes).await;
+            let mut report = match sizes.soak {
+                Some(minutes) => {
+                    let ctx = Context::start(backend, &sizes).await;
+                    let mut report = ctx.report();
+                    soak::run(&ctx, &mut report, minutes).await;
+                    report
+                }
+                None => bench(backend, &sizes).await,
+            };
             report.print();
         }
     });

@@ -246,3 +246,39 @@ pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
+
+/// The sum of every sample of the counters `names` in the `/metrics` of the
+/// etcd member at `url` (`etcd_debugging_store_writes_total` sums over its
+/// `action` label).
+pub async fn metric_sum(url: &str, names: &[&str]) -> f64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("etcd metrics at {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("etcd metrics at {url}: {e}"));
+    text.lines()
+        .filter(|l| {
+            names.iter().any(|n| {
+                l.strip_prefix(n)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The counters of the writes an etcd member applied: every v2 store write
+/// (refreshes included), or every v3 put and delete. Lease keep-alives are
+/// not writes.
+pub fn write_counters(v2: bool) -> &'static [&'static str] {
+    if v2 {
+        &["etcd_debugging_store_writes_total"]
+    } else {
+        &[
+            "etcd_debugging_mvcc_put_total",
+            "etcd_debugging_mvcc_delete_total",
+        ]
+    }
+}

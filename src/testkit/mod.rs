@@ -14,6 +14,9 @@
 //! - `wait`: `eventually`, the only way tests wait.
 //! - `store`: `Snapshot` and `StoreView`, with the etcd v3 and v2 views.
 //! - `vulcand_contract`: a stand-in for Vulcand's HTTP API, written from its source, and its `StoreView`.
+//! - `vulcand`: the real Vulcand as a child process (etcd v3, v2 or memng), its proxy and its log.
+//! - `tcp_proxy`: a TCP proxy that can freeze its open connections, slow
+//!   every byte, and count the bytes and HTTP/1.1 requests through it.
 //!
 //! Isolation: every test shares the Docker daemon with other tests (and other
 //! runs), so a test gives havok `--names ^<scope>-` with `scope = unique_name("…")`
@@ -26,6 +29,8 @@ pub mod etcd;
 pub mod http;
 pub mod images;
 pub mod store;
+pub mod tcp_proxy;
+pub mod vulcand;
 pub mod vulcand_contract;
 pub mod wait;
 
@@ -37,6 +42,8 @@ pub use docker::{
 pub use etcd::{EtcdCluster, EtcdServer};
 pub use http::{http, http_get, HttpResponse};
 pub use store::{BackendView, FrontendView, Snapshot, StoreView};
+pub use tcp_proxy::TcpProxy;
+pub use vulcand::{Engine, Vulcand};
 pub use wait::{eventually, wait_for_snapshot, Outcome, TIMEOUT};
 
 #[cfg(feature = "etcd2")]

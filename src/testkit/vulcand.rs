@@ -413,13 +413,7 @@ impl Drop for Vulcand {
         self.kill();
         if std::thread::panicking() {
             let dir = self.dir.lock().unwrap().take();
-            crate::support::child::print_kept_log(
-                "Vulcand",
-                dir,
-                "vulcand.log",
-                &self.log_text(),
-                40,
-            );
+            super::child::print_kept_log("Vulcand", dir, "vulcand.log", &self.log_text(), 40);
         }
     }
 }

@@ -13,44 +13,13 @@ use std::time::{Duration, Instant};
 
 use crate::many_hosts::field;
 use crate::scenarios::{Backend, Fixture, RESYNC, TTL};
+use crate::support::etcd::{metric_sum, write_counters};
 use crate::support::*;
 
 const NODES: usize = 20;
 
 fn secs(text: &str) -> Duration {
     humantime::parse_duration(text).unwrap()
-}
-
-/// The sum of every sample of the counters named `names` in etcd's `/metrics`.
-async fn etcd_counters(url: &str, names: &[&str]) -> f64 {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .and_then(|r| r.error_for_status())
-        .unwrap_or_else(|e| panic!("etcd metrics at {url}: {e}"))
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            names.iter().any(|n| {
-                l.strip_prefix(n)
-                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-            })
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// The counters of the writes etcd applied: every v2 store write (refreshes
-/// included), or every v3 put and delete. Lease keep-alives are not writes.
-fn write_counters(b: Backend) -> &'static [&'static str] {
-    match b {
-        Backend::Etcd2 => &["etcd_debugging_store_writes_total"],
-        _ => &[
-            "etcd_debugging_mvcc_put_total",
-            "etcd_debugging_mvcc_delete_total",
-        ],
-    }
 }
 
 pub async fn fleet(b: Backend) {
@@ -140,9 +109,9 @@ pub async fn fleet(b: Backend) {
     // Idle: what the whole fleet writes in three TTLs.
     let (ttl, servers) = (secs(TTL), 2 * NODES);
     let window = ttl * 3;
-    let before = etcd_counters(&etcd, write_counters(b)).await;
+    let before = metric_sum(&etcd, write_counters(b == Backend::Etcd2)).await;
     tokio::time::sleep(window).await;
-    let writes = etcd_counters(&etcd, write_counters(b)).await - before;
+    let writes = metric_sum(&etcd, write_counters(b == Backend::Etcd2)).await - before;
     let per_server_per_ttl = writes / servers as f64 / 3.0;
     eprintln!(
         "{b:?}: {NODES} idle nodes with {servers} servers wrote {writes} times in {window:?} \

@@ -403,6 +403,69 @@ async fn etcd3_lost_lease_is_replaced() {
     );
 }
 
+/// etcd v2 refreshes every 2/3 of the TTL, so a restart that took a while
+/// finds server keys of the earlier run that would expire before its first
+/// keep-alive: it refreshes them at once (`refresh=true`, no event), and
+/// Vulcand sees no change. Before, the key expired and was written again.
+#[cfg(feature = "etcd2")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd2_restart_after_a_pause_keeps_servers() {
+    let f = Fixture::start(Backend::Etcd2, "v2-pause").await;
+    let a = node(&f, "a", &[]);
+    let w = f.web("a-1", "paused");
+    f.wait_urls("paused.local", &[f.url_of(&w)]).await;
+    let url = f.etcd.as_ref().unwrap().url();
+    let key_ttl = || {
+        let url = url.clone();
+        async move {
+            let answer: serde_json::Value =
+                reqwest::get(format!("{url}/v2/keys/vulcand/backends?recursive=true"))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            crate::support::store::v2_leaves(&answer["node"])
+                .iter()
+                .find(|(k, _)| k.contains("/servers/"))
+                .map(|(k, _)| k.to_string())
+                .and_then(|k| {
+                    let node = find_node(&answer["node"], &k)?;
+                    node["ttl"].as_u64()
+                })
+        }
+    };
+    let ((), changes, seen) = changes_during(&f, async {
+        a.sigkill();
+        // The restart comes when the key has 3 s left, less than the 4 s
+        // (2/3 of the 6 s TTL) to the new process's first keep-alive.
+        eventually("the server key to have 3 s left", TIMEOUT, || {
+            let ttl = key_ttl();
+            async move { ttl.await.is_some_and(|t| t <= 3) }
+        })
+        .await;
+        let again = node(&f, "a", &[]);
+        again.wait_full_passes(1).await;
+        // Past the old key's TTL and the first keep-alive.
+        tokio::time::sleep(ttl()).await;
+        drop(again);
+    })
+    .await;
+    assert_eq!(changes, 0, "Vulcand would have seen: {seen:?}");
+}
+
+/// The node of the v2 tree `root` whose key is `key`.
+#[cfg(feature = "etcd2")]
+fn find_node<'a>(root: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    if root["key"].as_str() == Some(key) {
+        return Some(root);
+    }
+    root["nodes"]
+        .as_array()?
+        .iter()
+        .find_map(|child| find_node(child, key))
+}
+
 /// Runs `action` and counts the changes under Vulcand's prefix a watcher
 /// would have seen meanwhile, with a line for each. Any failure to watch
 /// fails the test: a check that could not look must not report "none".

@@ -7,6 +7,7 @@ pub mod idle;
 pub mod probe;
 pub mod restart;
 pub mod sequential;
+pub mod soak;
 pub mod startup;
 pub mod verdict;
 pub mod warmup;

@@ -6,14 +6,13 @@
 //! - from the library's `testkit` (`havok::testkit`, the `testkit` feature),
 //!   shared with the latency benchmark and re-exported here as they are:
 //!   `backend`, `docker`, `images`, `etcd`, `child`, `http`, `wait`, `store`,
-//!   `vulcand_contract`.
+//!   `vulcand_contract`, `vulcand` (the real Vulcand as a child process, its
+//!   proxy and its log), `tcp_proxy` (freezes, slows and counts connections).
 //! - `etcd_tls`, `certs`: etcd behind TLS or a password, and the test PKI (openssl).
-//! - `tcp_proxy`: a TCP proxy that can freeze its open connections or slow every byte.
 //! - `endpoints`: havok's `--listen` address and its `/healthz`.
 //! - `oneshot`: the havok binary run to completion under a deadline.
 //! - `ops`: builders of servers and ops for the sink-level tests.
 //! - `tls_proxy`: socat putting TLS in front of the Docker socket or the API stand-in.
-//! - `vulcand`: the real Vulcand as a child process (etcd v3, v2 or memng), its proxy and its log.
 //!
 //! Isolation: every test shares the Docker daemon with other tests (and other
 //! runs), so a test gives havok `--names ^<scope>-` with `scope = unique_name("…")`
@@ -29,11 +28,7 @@ pub mod endpoints;
 pub mod etcd_tls;
 pub mod oneshot;
 pub mod ops;
-pub mod tcp_proxy;
 pub mod tls_proxy;
-pub mod vulcand;
 
 pub use args::{havok_args, strs};
 pub use havok::testkit::*;
-pub use tcp_proxy::TcpProxy;
-pub use vulcand::{Engine, Vulcand};
