@@ -13,6 +13,9 @@ const STOP_GRACE: u32 = 2;
 /// What the targets judge.
 pub struct Sequential {
     pub route: Stats,
+    /// The sum of the floors' p50s: Docker's event delivery, one inspect,
+    /// one bare store write. What havok cannot go below.
+    pub floors_p50: f64,
     /// Servers removed before their container's `die` event, of `n`.
     pub before_die: usize,
     pub n: usize,
@@ -85,19 +88,19 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
         "ms",
         &complete_ms,
     );
-    report.dist(
+    let store_floor = report.dist(
         "floor_ms",
         "store floor: one bare write -> seen",
         "ms",
         &floor,
     );
-    report.dist(
+    let event_floor = report.dist(
         "docker_event_ms",
         "Docker floor: start event -> a subscriber",
         "ms",
         &delivery_ms,
     );
-    report.dist(
+    let inspect_floor = report.dist(
         "docker_inspect_ms",
         "Docker floor: one container inspect",
         "ms",
@@ -121,8 +124,22 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
         before_die,
         seq.len(),
     );
+    let floors_p50 = store_floor.p50 + event_floor.p50 + inspect_floor.p50;
+    report.value(
+        "floors_p50_ms",
+        "route floor: event + inspect + store write (p50s)",
+        "ms",
+        floors_p50,
+    );
+    report.value(
+        "havok_own_ms",
+        "route: havok's own time (route p50 - floors)",
+        "ms",
+        route.p50 - floors_p50,
+    );
     Sequential {
         route,
+        floors_p50,
         before_die,
         n: seq.len(),
     }
