@@ -8,8 +8,10 @@
 //!   refresh, orphans.
 //! - `writes`: its writes: Vulcand's order, and the guarded removal of a route.
 //! - `liveness`: the keep-alive at the fewest writes, and the orphan collector.
+//! - `legacy`: `havok legacy`, the original havok's pre-0.8 keys.
 
 mod keys;
+pub mod legacy;
 mod liveness;
 mod sink;
 mod wire;

@@ -270,6 +270,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Taking over from the original havok (2014): list the keys it wrote in
+    /// Vulcand's pre-0.8 etcd v2 layout (`<prefix>/hosts/<host>/locations/…`,
+    /// `<prefix>/upstreams/…`), which Vulcand v0.9 refuses to start with.
+    /// Works in the etcd v2 keyspace of `--etcd-machines`, whatever --backend
+    /// says; never touches Vulcand's current layout. Changes nothing unless
+    /// --remove is given.
+    Legacy {
+        /// Delete this node's legacy endpoints (URL host = --host-ip), then
+        /// every legacy host and upstream left without endpoints.
+        #[arg(long)]
+        remove: bool,
+        /// With --remove: delete every legacy key, whichever node wrote it.
+        #[arg(long, requires = "remove")]
+        all: bool,
+    },
     /// For packagers: write the man page havok.1, the bash, zsh and fish completions and
     /// havok.default (every HAVOK_* setting, commented out) into DIR, from these flags.
     #[command(hide = true)]

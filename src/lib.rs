@@ -31,6 +31,7 @@
 //! - `tasks`: the watcher and reconciler tasks of `run`; either dying before shutdown is a failure.
 //! - `status`, `metrics`, `serve`: health, Prometheus metrics and the `--listen` endpoints.
 //! - `routes_cmd`: `havok routes`.
+//! - `legacy_cmd`: `havok legacy`, the original havok's pre-0.8 keys.
 //! - `docs/`: `havok generate-docs`: the man page (`man`), shell completions and
 //!   `/etc/default/havok` (`default_file`), all from the clap flags.
 //! - `testkit` (feature `testkit`, never in a release build): what the integration
@@ -44,6 +45,7 @@ pub mod docs;
 pub mod dry_run;
 pub mod gate;
 pub mod ids;
+pub mod legacy_cmd;
 pub mod metrics;
 pub mod model;
 pub mod plan;

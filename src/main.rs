@@ -72,6 +72,15 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Some(Command::Legacy { remove, all }) => {
+                match havok::legacy_cmd::run(&config, remove, all).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("havok: legacy: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Some(Command::GenerateDocs { .. }) => unreachable!("handled before the configuration"),
             None => {
                 let shutdown = CancellationToken::new();

@@ -62,7 +62,7 @@ pub fn parse_error(status: StatusCode, body: &[u8]) -> Result<EtcdError, String>
 }
 
 /// One node of a keys-API answer: a key with its value, or a directory.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Node {
     #[serde(default)]
     pub key: String,

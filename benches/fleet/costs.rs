@@ -3,6 +3,8 @@
 //! watch from a revision, or the etcd v2 event history from an index;
 //! `refresh=true` writes are not events, as Vulcand does not see them).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use havok::testkit::etcd::{metric_sum, write_counters};
@@ -50,12 +52,15 @@ pub async fn mark(backend: Backend, member: &str) -> i64 {
     }
 }
 
-/// The changes under Vulcand's prefix after `since`, each as `action key`;
-/// `Err` when etcd no longer keeps that history.
+/// The changes under Vulcand's prefix after `since`, each as `action key`,
+/// until `done` is set and the watch has been quiet for a while; `Err` when
+/// etcd no longer keeps that history. Run it alongside what it watches: etcd
+/// v2 keeps only its last 1000 events, refreshes included.
 pub async fn changes_since(
     backend: Backend,
-    member: &str,
+    member: String,
     since: i64,
+    done: Arc<AtomicBool>,
 ) -> Result<Vec<String>, String> {
     match backend {
         #[cfg(feature = "etcd3")]
@@ -72,7 +77,12 @@ pub async fn changes_since(
                 .await
                 .map_err(|e| e.to_string())?;
             let mut seen = Vec::new();
-            while let Ok(Ok(Some(resp))) = tokio::time::timeout(QUIET, stream.message()).await {
+            loop {
+                let resp = match tokio::time::timeout(QUIET, stream.message()).await {
+                    Ok(Ok(Some(resp))) => resp,
+                    Err(_quiet) if !done.load(Ordering::Relaxed) => continue,
+                    _ => break,
+                };
                 if resp.compact_revision() > 0 {
                     return Err(format!("compacted at {}", resp.compact_revision()));
                 }
@@ -96,7 +106,8 @@ pub async fn changes_since(
                 // event comes: the quiet timeout covers both.
                 let get = async { http.get(&url).send().await?.json::<Value>().await };
                 let event = match tokio::time::timeout(QUIET, get).await {
-                    Err(_quiet) => return Ok(seen),
+                    Err(_quiet) if done.load(Ordering::Relaxed) => return Ok(seen),
+                    Err(_quiet) => continue,
                     Ok(answer) => answer.map_err(|e| e.to_string())?,
                 };
                 if event["errorCode"].as_u64() == Some(401) {

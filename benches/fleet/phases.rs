@@ -3,6 +3,8 @@
 //! node in turn, and the loss of half the nodes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use havok::testkit::Backend;
@@ -247,6 +249,13 @@ fn rss(w: &World, r: &mut Report) {
 async fn restart_all(w: &mut World, r: &mut Report) {
     let member = w.members[0].clone();
     let mark = costs::mark(w.backend, &member).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let watch = tokio::spawn(costs::changes_since(
+        w.backend,
+        member.clone(),
+        mark,
+        done.clone(),
+    ));
     let t = Instant::now();
     for i in 0..w.nodes.len() {
         let mut old = w.nodes[i].take().expect("a live node");
@@ -260,7 +269,8 @@ async fn restart_all(w: &mut World, r: &mut Report) {
         .await;
     }
     let took = t.elapsed().as_secs_f64();
-    match costs::changes_since(w.backend, &member, mark).await {
+    done.store(true, Ordering::Relaxed);
+    match watch.await.expect("the watch task") {
         Ok(changes) => {
             eprintln!(
                 "[{}] fleet restarted in {took:.0} s; Vulcand saw {} changes",

@@ -94,6 +94,47 @@ impl Vulcand {
         vulcand
     }
 
+    /// Starts Vulcand expecting it to refuse: returns its log once it
+    /// exited; panics if its API answers instead, or after 20 s.
+    pub async fn refused_start(binary: PathBuf, engine: Engine) -> String {
+        let dir = tempfile::Builder::new()
+            .prefix("havok-test-vulcand-")
+            .tempdir()
+            .expect("create a directory for Vulcand's log");
+        let vulcand = Vulcand {
+            engine,
+            binary,
+            port: free_port(),
+            api_port: free_port(),
+            child: Mutex::new(None),
+            log: dir.path().join("vulcand.log"),
+            dir: Mutex::new(Some(dir)),
+            earlier: Mutex::new(String::new()),
+        };
+        vulcand.spawn();
+        let status = format!("{}/v2/status", vulcand.api_url());
+        eventually("Vulcand to exit at start", Duration::from_secs(20), || {
+            let exited = vulcand
+                .child
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let status = status.clone();
+            async move {
+                if exited.is_some() {
+                    return Ok(());
+                }
+                if http_get(&status).await.is_ok_and(|r| r.status == 200) {
+                    panic!("Vulcand started, though it was expected to refuse");
+                }
+                Err("still running".to_string())
+            }
+        })
+        .await;
+        vulcand.log_text()
+    }
+
     fn spawn(&self) {
         let file = File::create(&self.log).expect("create Vulcand's log file");
         let mut command = Command::new(&self.binary);

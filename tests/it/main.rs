@@ -9,6 +9,8 @@ mod etcd3_sink;
 mod etcd_limits;
 mod fleet;
 mod harness;
+#[cfg(feature = "etcd2")]
+mod legacy;
 mod many_hosts;
 mod operators;
 mod packaging;
