@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::model::{Container, Refusal, RouteSpec, Rules, ServerSpec};
+use crate::model::{endpoint_of, route_views, Container, Refusal, RouteSpec, Rules, ServerSpec};
 use crate::probe::{self, Answered};
 use crate::readiness::{readiness_of, ProbeRules, Readiness};
 use crate::sink::{Observed, ServerState};
@@ -108,9 +108,20 @@ impl Gate {
         rules: &Rules,
         routes: &[(RouteSpec, ServerSpec)],
     ) -> Result<(), Refusal> {
-        let readiness = readiness_of(c, rules, &self.rules)?;
-        self.started.insert(c.id.clone(), c.started_at.clone());
+        // Each route's readiness (its own probe labels), by server URL: the
+        // first route to reach a URL decides how it is probed.
         let urls: BTreeSet<String> = routes.iter().map(|(_, s)| s.url.clone()).collect();
+        let mut by_url: BTreeMap<String, Readiness> = BTreeMap::new();
+        for view in route_views(c)? {
+            let endpoint = match endpoint_of(&view.container, rules) {
+                Ok(endpoint) if urls.contains(&endpoint.url) => endpoint,
+                _ => continue, // a route the model refused: it has no server
+            };
+            let readiness =
+                readiness_of(&view.container, rules, &self.rules).map_err(|r| view.refusal(r))?;
+            by_url.entry(endpoint.url).or_insert(readiness);
+        }
+        self.started.insert(c.id.clone(), c.started_at.clone());
         // A container re-created or re-published under a new URL is probed anew.
         if let Some(ready) = self.ready.get_mut(&c.id) {
             ready.retain(|u| urls.contains(u));
@@ -122,7 +133,10 @@ impl Gate {
             {
                 continue;
             }
-            match &readiness {
+            match by_url
+                .get(&url)
+                .unwrap_or(&Readiness::Ready("no route names it"))
+            {
                 Readiness::Ready(why) => {
                     tracing::trace!(container = %c.name, why, "ready without a probe");
                     self.ready.entry(c.id.clone()).or_default().insert(url);

@@ -120,7 +120,7 @@ pub fn readiness_of(
     let kind = match container.labels.get(labels::PROBE) {
         None => probe.kind,
         Some(raw) => raw.parse().map_err(|()| Refusal::BadLabel {
-            label: labels::PROBE,
+            label: labels::PROBE.into(),
             value: raw.clone(),
             expected: "http, tcp or none",
         })?,
@@ -132,7 +132,7 @@ pub fn readiness_of(
         }
         Some(raw) => {
             return Err(Refusal::BadLabel {
-                label: labels::PROBE_PATH,
+                label: labels::PROBE_PATH.into(),
                 value: raw.clone(),
                 expected: "a URL path starting with / (such as /healthz)",
             })
@@ -144,7 +144,7 @@ pub fn readiness_of(
             Ok(d) if !d.is_zero() => d,
             _ => {
                 return Err(Refusal::BadLabel {
-                    label: labels::PROBE_TIMEOUT,
+                    label: labels::PROBE_TIMEOUT.into(),
                     value: raw.clone(),
                     expected: "a duration such as 30s or 2m",
                 })
@@ -218,7 +218,7 @@ mod tests {
         let tcp = |a: &str| Target::Tcp(a.parse().unwrap());
         let bad = |label: &'static str, value: &str, expected: &'static str| {
             Err(Refusal::BadLabel {
-                label,
+                label: label.into(),
                 value: value.into(),
                 expected,
             })

@@ -49,6 +49,10 @@ pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError
     for c in &containers {
         match route_container(c, &config.rules, &node) {
             Verdict::Routed(list) => routed.extend(list),
+            Verdict::PartlyRouted(list, why) => {
+                eprintln!("havok: {} is partly routed: {why}", c.name);
+                routed.extend(list);
+            }
             Verdict::Refused(why) => eprintln!("havok: {} is not routed: {why}", c.name),
             Verdict::Ignored(_) => {}
         }

@@ -21,7 +21,7 @@ pub struct Endpoint {
 /// The refusal of a label whose value is not what it should be.
 fn bad_label(label: &'static str, value: &str, expected: &'static str) -> Refusal {
     Refusal::BadLabel {
-        label,
+        label: label.into(),
         value: value.to_string(),
         expected,
     }

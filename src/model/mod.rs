@@ -11,6 +11,7 @@
 //! - `route`: a routed container's [`RouteSpec`]s and [`ServerSpec`]: hosts, path.
 //! - `endpoint`: where a container is reached ([`Endpoint`]).
 //! - `table`: every route of this node ([`RouteTable`]).
+//! - `views`: a container's default route or its named routes ([`RouteView`]).
 //! - here: [`route_container`], the [`Verdict`] and the [`Refusal`]s.
 //!
 //! Route keys and ids are in [`crate::ids`].
@@ -20,22 +21,29 @@ mod endpoint;
 mod route;
 mod rules;
 mod table;
+mod views;
 
 pub use container::{Container, Health, Port};
 pub use endpoint::{endpoint_of, Endpoint};
 pub use route::{normalize_host, RouteSpec, ServerSpec};
 pub use rules::{labels, ConnLimit, Limits, RateLimit, Rules};
 pub use table::{RouteEntry, RouteTable};
+pub use views::{route_views, RouteView};
 
 use route::routes_of;
 
-use crate::ids::{DNS_LABEL_MAX, DNS_NAME_MAX};
+use std::collections::BTreeMap;
+
+use crate::ids::{RouteKey, DNS_LABEL_MAX, DNS_NAME_MAX};
 
 /// What the model makes of one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Routed: one server on each of these routes.
     Routed(Vec<(RouteSpec, ServerSpec)>),
+    /// Some of the container's named routes are routed, the others refused
+    /// (one warning per container): a bad value takes down only its route.
+    PartlyRouted(Vec<(RouteSpec, ServerSpec)>, Refusal),
     /// Not havok's business (not running, name or labels do not match, opted
     /// out, not healthy yet): no route, no warning.
     Ignored(&'static str),
@@ -62,10 +70,49 @@ pub enum Refusal {
     NoProbeAddress,
     #[error("label {label}={value:?}: expected {expected}")]
     BadLabel {
-        label: &'static str,
+        label: String,
         value: String,
         expected: &'static str,
     },
+    #[error("labels {unnamed} and {named} mix an un-named route with named ones: use havok.routes.<name>.<key> for every route")]
+    MixedRoutes { unnamed: String, named: String },
+    #[error("routes {first:?} and {second:?} both ask for {route}: a route may be served once per container")]
+    SameRoute {
+        first: String,
+        second: String,
+        route: String,
+    },
+    #[error("route {name:?}: {refusal}")]
+    InRoute { name: String, refusal: Box<Refusal> },
+    /// Some routes of a container are written, these are not: one warning.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<Refusal>),
+}
+
+impl Refusal {
+    /// This refusal as it applies to the named route `name`: a label it
+    /// names is that route's (`havok.port` → `havok.routes.<name>.port`).
+    pub fn in_route(self, name: &str) -> Refusal {
+        let refusal = match self {
+            Refusal::BadLabel {
+                label,
+                value,
+                expected,
+            } => Refusal::BadLabel {
+                label: match label.strip_prefix(labels::PREFIX) {
+                    Some(key) => format!("{}{name}.{key}", labels::ROUTES_PREFIX),
+                    None => label,
+                },
+                value,
+                expected,
+            },
+            other => other,
+        };
+        Refusal::InRoute {
+            name: name.to_string(),
+            refusal: Box::new(refusal),
+        }
+    }
 }
 
 /// Decides what one container means under `rules`, for servers owned by `node`.
@@ -95,15 +142,48 @@ pub fn route_container(container: &Container, rules: &Rules, node: &str) -> Verd
         Health::Starting => return Verdict::Ignored("health check has not passed yet"),
         Health::Unhealthy => return Verdict::Ignored("unhealthy"),
     }
-    match routes_of(container, rules, node) {
-        Ok(routes) => Verdict::Routed(routes),
-        Err(refusal) => Verdict::Refused(refusal),
+    let views = match route_views(container) {
+        Ok(views) => views,
+        Err(refusal) => return Verdict::Refused(refusal),
+    };
+    let mut routed: Vec<(RouteSpec, ServerSpec)> = Vec::new();
+    // Which route (by name) asked for each route key first.
+    let mut owners: BTreeMap<RouteKey, String> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for view in &views {
+        let routes = match routes_of(&view.container, rules, node) {
+            Ok(routes) => routes,
+            Err(refusal) => {
+                refused.push(view.refusal(refusal));
+                continue;
+            }
+        };
+        let name = view.name.clone().unwrap_or_default();
+        if let Some((spec, _)) = routes.iter().find(|(s, _)| owners.contains_key(&s.key)) {
+            refused.push(Refusal::SameRoute {
+                first: owners[&spec.key].clone(),
+                second: name,
+                route: spec.key.to_string(),
+            });
+            continue;
+        }
+        for (spec, _) in &routes {
+            owners.insert(spec.key.clone(), name.clone());
+        }
+        routed.extend(routes);
+    }
+    match (routed.is_empty(), refused.len()) {
+        (false, 0) => Verdict::Routed(routed),
+        (true, 1) => Verdict::Refused(refused.remove(0)),
+        (true, _) => Verdict::Refused(Refusal::Several(refused)),
+        (false, 1) => Verdict::PartlyRouted(routed, refused.remove(0)),
+        (false, _) => Verdict::PartlyRouted(routed, Refusal::Several(refused)),
     }
 }
 
 fn refuse_label(label: &'static str, value: &str, expected: &'static str) -> Verdict {
     Verdict::Refused(Refusal::BadLabel {
-        label,
+        label: label.into(),
         value: value.to_string(),
         expected,
     })

@@ -69,7 +69,7 @@ fn hosts_of(container: &Container, rules: &Rules) -> Result<Vec<String>, Refusal
         for raw in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
             // Name the label: the operator wrote this value, not Docker.
             let host = normalize_host(raw).map_err(|_| Refusal::BadLabel {
-                label: labels::HOST,
+                label: labels::HOST.into(),
                 value: raw.to_string(),
                 expected: "comma-separated DNS names (RFC 1123: letters, digits and inner hyphens, labels of at most 63)",
             })?;
@@ -86,7 +86,7 @@ fn hosts_of(container: &Container, rules: &Rules) -> Result<Vec<String>, Refusal
         }
         if hosts.is_empty() {
             return Err(Refusal::BadLabel {
-                label: labels::HOST,
+                label: labels::HOST.into(),
                 value: list.clone(),
                 expected: "one or more comma-separated DNS names",
             });
@@ -154,7 +154,7 @@ fn path_of(container: &Container) -> Result<Option<String>, Refusal> {
     }
     if !valid || path.contains("//") {
         return Err(Refusal::BadLabel {
-            label: labels::PATH,
+            label: labels::PATH.into(),
             value: raw.clone(),
             expected: "a path prefix such as /api (letters, digits, / - . _ ~ %)",
         });

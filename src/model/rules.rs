@@ -10,6 +10,11 @@ use super::{Container, Refusal};
 
 /// Labels havok reads from a container (documented in README, "Labels").
 pub mod labels {
+    /// Every label havok reads starts with this.
+    pub const PREFIX: &str = "havok.";
+    /// `havok.routes.<name>.<key>`: the labels of the named route `<name>`;
+    /// `<key>` is any key below without `havok.` (`port`, `host`…).
+    pub const ROUTES_PREFIX: &str = "havok.routes.";
     /// `true`/`false`: opt a container in or out (see `--exposed-by-default`).
     pub const ENABLE: &str = "havok.enable";
     /// Comma-separated host names, instead of `<hostname>.<root domain>`.
@@ -152,7 +157,7 @@ fn label_count(container: &Container, label: &'static str) -> Result<Option<u32>
         .parse::<u32>()
         .map(Some)
         .map_err(|_| Refusal::BadLabel {
-            label,
+            label: label.into(),
             value: raw.to_string(),
             expected: "a whole number (0 turns it off)",
         })

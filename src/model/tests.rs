@@ -343,3 +343,139 @@ fn table_serializes_to_json() {
     assert_eq!(keys, ["foo.local", "foo.local/api"]);
     assert_eq!(routes["foo.local/api"]["spec"]["key"]["path"], "/api");
 }
+
+/// `c` with these labels.
+fn labelled(mut c: Container, pairs: &[(&str, &str)]) -> Container {
+    for (k, v) in pairs {
+        c.labels.insert(k.to_string(), v.to_string());
+    }
+    c
+}
+
+/// `web-1` as `foo` publishing 8080 (on 5001) and 9090 (on 5002).
+fn two_ports() -> Container {
+    web_ports(vec![
+        port(8080, "tcp", &[("0.0.0.0", 5001)]),
+        port(9090, "tcp", &[("0.0.0.0", 5002)]),
+    ])
+}
+
+/// Each row: a container with named routes (`havok.routes.<name>.<key>`),
+/// the (route, url) pairs routed, and the start of the warning if any.
+#[test]
+fn named_routes() {
+    const WEB: &str = "http://127.0.0.1:5001";
+    const ADMIN: &str = "http://127.0.0.1:5002";
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Container, &[(&str, &str)], Option<&str>)> = vec![
+        (
+            "the issue's example: web on the default host, admin on its own",
+            labelled(two_ports(), &[
+                ("havok.routes.web.port", "8080"),
+                ("havok.routes.admin.port", "9090"),
+                ("havok.routes.admin.host", "admin.example.local"),
+            ]),
+            &[("admin.example.local", ADMIN), ("foo.local", WEB)],
+            None,
+        ),
+        (
+            "a named route's path and scheme are its own",
+            labelled(two_ports(), &[
+                ("havok.routes.web.port", "8080"),
+                ("havok.routes.api.port", "9090"),
+                ("havok.routes.api.path", "/api"),
+                ("havok.routes.api.scheme", "https"),
+            ]),
+            &[("foo.local/api", "https://127.0.0.1:5002"), ("foo.local", WEB)],
+            None,
+        ),
+        (
+            "havok.enable goes with named routes",
+            labelled(two_ports(), &[("havok.enable", "true"), ("havok.routes.web.port", "8080")]),
+            &[("foo.local", WEB)],
+            None,
+        ),
+        (
+            "a bad value refuses its route only, naming its label",
+            labelled(two_ports(), &[
+                ("havok.routes.web.port", "8080"),
+                ("havok.routes.admin.port", "nine"),
+                ("havok.routes.admin.host", "admin.local"),
+            ]),
+            &[("foo.local", WEB)],
+            Some("route \"admin\": label havok.routes.admin.port=\"nine\""),
+        ),
+        (
+            "an unpublished port refuses its route only",
+            labelled(two_ports(), &[
+                ("havok.routes.web.port", "8080"),
+                ("havok.routes.db.port", "5432"),
+                ("havok.routes.db.host", "db.local"),
+            ]),
+            &[("foo.local", WEB)],
+            Some("route \"db\": container port 5432/tcp named by havok.port is not published"),
+        ),
+        (
+            "two routes on one host and path: the first by name keeps it",
+            labelled(two_ports(), &[("havok.routes.b.port", "9090"), ("havok.routes.a.port", "8080")]),
+            &[("foo.local", WEB)],
+            Some("routes \"a\" and \"b\" both ask for foo.local"),
+        ),
+    ];
+    for (what, container, want, warning) in cases {
+        let verdict = route_container(&container, &rules(), "node-a");
+        let (list, why) = match verdict {
+            Verdict::Routed(list) => (list, None),
+            Verdict::PartlyRouted(list, why) => (list, Some(why.to_string())),
+            other => panic!("{what}: expected routes, got {other:?}"),
+        };
+        let got: Vec<(String, String)> = list
+            .iter()
+            .map(|(spec, server)| (spec.key.to_string(), server.url.clone()))
+            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+        assert_eq!(got, want, "{what}");
+        match (warning, why) {
+            (None, None) => {}
+            (Some(w), Some(why)) => assert!(why.starts_with(w), "{what}: {why}"),
+            (w, why) => panic!("{what}: warning {why:?}, expected {w:?}"),
+        }
+    }
+}
+
+/// Each row: named-route labels that refuse the whole container, and the warning's start.
+#[test]
+fn named_routes_refused() {
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Container, &str)> = vec![
+        (
+            "mixing both forms",
+            labelled(two_ports(), &[("havok.port", "8080"), ("havok.routes.admin.port", "9090")]),
+            "labels havok.port and havok.routes.admin.* mix",
+        ),
+        (
+            "a name with a capital",
+            labelled(two_ports(), &[("havok.routes.Web.port", "8080")]),
+            "label havok.routes.Web.port=\"8080\": expected a label havok.routes.<name>.<key>",
+        ),
+        (
+            "a name without a key",
+            labelled(two_ports(), &[("havok.routes.web", "8080")]),
+            "label havok.routes.web=",
+        ),
+        (
+            "every route refused",
+            labelled(two_ports(), &[("havok.routes.a.port", "1"), ("havok.routes.b.port", "2")]),
+            "route \"a\": container port 1/tcp named by havok.port is not published; route \"b\"",
+        ),
+    ];
+    for (what, container, want) in cases {
+        match route_container(&container, &rules(), "node-a") {
+            Verdict::Refused(why) => {
+                let why = why.to_string();
+                assert!(why.starts_with(want), "{what}: {why}");
+            }
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+}

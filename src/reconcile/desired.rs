@@ -68,11 +68,25 @@ impl Reconciler {
                 Ok(()) => Verdict::Routed(routes),
                 Err(refusal) => Verdict::Refused(refusal),
             },
+            Verdict::PartlyRouted(routes, why) => {
+                match self.gate.admit(c, &self.settings.rules, &routes) {
+                    Ok(()) => Verdict::PartlyRouted(routes, why),
+                    Err(refusal) => Verdict::Refused(refusal),
+                }
+            }
             other => other,
         };
         match verdict {
             Verdict::Routed(routes) => {
                 self.refused.remove(&c.id);
+                self.containers.insert(c.id.clone(), routes);
+            }
+            Verdict::PartlyRouted(routes, refusal) => {
+                let text = refusal.to_string();
+                if self.refused.get(&c.id) != Some(&text) {
+                    tracing::warn!(container = %c.name, "partly routed: {text}");
+                    self.refused.insert(c.id.clone(), text);
+                }
                 self.containers.insert(c.id.clone(), routes);
             }
             Verdict::Ignored(why) => {

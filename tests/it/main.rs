@@ -1,5 +1,6 @@
 //! The integration test binary: one `mod` per scenario file; `support` is the shared harness.
 
+#[macro_use]
 mod support;
 
 mod cli;
@@ -14,6 +15,7 @@ mod legacy;
 mod many_hosts;
 mod operators;
 mod packaging;
+mod routes;
 mod scenarios;
 mod tls;
 mod tls_transports;

@@ -637,38 +637,6 @@ async fn log_format_and_level() {
     );
 }
 
-macro_rules! per_backend {
-    ($($scenario:ident),* $(,)?) => {
-        #[cfg(feature = "etcd3")]
-        mod etcd3 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Etcd3).await
-                }
-            )*
-        }
-        #[cfg(feature = "etcd2")]
-        mod etcd2 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::Etcd2).await
-                }
-            )*
-        }
-        #[cfg(feature = "vulcand-api")]
-        mod vulcand_api {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::Backend::VulcandApi).await
-                }
-            )*
-        }
-    };
-}
-
 per_backend!(
     label_filter_selects,
     exposed_by_default_false,
@@ -721,7 +689,7 @@ fn conflict_lines(h: &Havok, host: &str) -> Vec<String> {
 }
 
 /// The hosts (with paths) that have a frontend, sorted.
-fn hosts(s: &Snapshot) -> Vec<String> {
+pub(crate) fn hosts(s: &Snapshot) -> Vec<String> {
     let mut out: Vec<String> = s
         .frontends
         .values()

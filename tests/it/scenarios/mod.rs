@@ -153,6 +153,12 @@ impl Fixture {
         self.names.lock().unwrap().insert(url, c.name().to_string());
     }
 
+    /// Records that `c`'s published `port` answers `/who` with `who`.
+    pub fn answers_on(&self, c: &TestContainer, port: u16, who: &str) {
+        let url = format!("http://127.0.0.1:{}", c.host_port(port));
+        self.names.lock().unwrap().insert(url, who.to_string());
+    }
+
     /// The URL havok must write for a container's published port 80.
     pub fn url_of(&self, c: &TestContainer) -> String {
         format!("http://127.0.0.1:{}", c.host_port(80))

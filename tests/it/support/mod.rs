@@ -32,3 +32,37 @@ pub mod tls_proxy;
 
 pub use args::{havok_args, strs};
 pub use havok::testkit::*;
+
+/// Runs each `async fn scenario(b: Backend)` named on every compiled-in
+/// backend, as `<backend>::<scenario>` tests (`Backend` must be in scope).
+macro_rules! per_backend {
+    ($($scenario:ident),* $(,)?) => {
+        #[cfg(feature = "etcd3")]
+        mod etcd3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Etcd3).await
+                }
+            )*
+        }
+        #[cfg(feature = "etcd2")]
+        mod etcd2 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::Etcd2).await
+                }
+            )*
+        }
+        #[cfg(feature = "vulcand-api")]
+        mod vulcand_api {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Backend::VulcandApi).await
+                }
+            )*
+        }
+    };
+}
