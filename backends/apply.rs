@@ -51,7 +51,7 @@ pub async fn apply<W: Writes + ?Sized>(writes: &mut W, ops: &[Op]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Limits, RouteSpec};
+    use crate::model::RouteSpec;
 
     /// Records what it was asked to do, one line per call.
     #[derive(Default)]
@@ -75,10 +75,7 @@ mod tests {
     }
 
     fn put(host: &str) -> Op {
-        let spec = RouteSpec {
-            key: RouteKey::host(host),
-            limits: Limits::default(),
-        };
+        let spec = RouteSpec::plain(RouteKey::host(host));
         Op::Put(RoutePut::new(&spec, vec![], false))
     }
 

@@ -49,7 +49,7 @@ pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError
     for c in &containers {
         match route_container(c, &config.rules, &node) {
             Verdict::Routed(list) => routed.extend(list),
-            Verdict::PartlyRouted(list, why) => {
+            Verdict::RoutedWithWarning(list, why) => {
                 eprintln!("havok: {} is partly routed: {why}", c.name);
                 routed.extend(list);
             }

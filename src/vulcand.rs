@@ -288,6 +288,7 @@ mod tests {
                     variable: "client.ip".into(),
                 }),
             },
+            settings: Default::default(),
         };
         let objects = RouteObjects::of(&spec);
         assert_eq!(

@@ -8,6 +8,8 @@
 //!
 //! - `container`: Docker's facts ([`Container`], [`Health`], [`Port`]).
 //! - `rules`: the operator's flags and labels ([`Rules`], [`labels`], [`Limits`]).
+//! - `settings`: Vulcand's settings of a route ([`Settings`], [`SETTINGS`]),
+//!   checked with `predicate` (Vulcand's predicate grammars) and `re2` (Go's regexp syntax).
 //! - `route`: a routed container's [`RouteSpec`]s and [`ServerSpec`]: hosts, path.
 //! - `endpoint`: where a container is reached ([`Endpoint`]).
 //! - `table`: every route of this node ([`RouteTable`]).
@@ -18,8 +20,11 @@
 
 mod container;
 mod endpoint;
+mod predicate;
+mod re2;
 mod route;
 mod rules;
+mod settings;
 mod table;
 mod views;
 
@@ -27,6 +32,10 @@ pub use container::{Container, Health, Port};
 pub use endpoint::{endpoint_of, Endpoint};
 pub use route::{normalize_host, RouteSpec, ServerSpec};
 pub use rules::{labels, ConnLimit, Limits, RateLimit, Rules};
+pub use settings::{
+    is_setting, keys, BackendSettings, CircuitBreaker, FrontendSettings, Rewrite, Setting,
+    Settings, Trace, SETTINGS,
+};
 pub use table::{RouteEntry, RouteTable};
 pub use views::{route_views, RouteView};
 
@@ -41,9 +50,9 @@ use crate::ids::{RouteKey, DNS_LABEL_MAX, DNS_NAME_MAX};
 pub enum Verdict {
     /// Routed: one server on each of these routes.
     Routed(Vec<(RouteSpec, ServerSpec)>),
-    /// Some of the container's named routes are routed, the others refused
-    /// (one warning per container): a bad value takes down only its route.
-    PartlyRouted(Vec<(RouteSpec, ServerSpec)>, Refusal),
+    /// Routed, with one warning per container: some named routes refused (a
+    /// bad value takes down only its route), or labels ignored.
+    RoutedWithWarning(Vec<(RouteSpec, ServerSpec)>, Refusal),
     /// Not havok's business (not running, name or labels do not match, opted
     /// out, not healthy yet): no route, no warning.
     Ignored(&'static str),
@@ -74,6 +83,19 @@ pub enum Refusal {
         value: String,
         expected: &'static str,
     },
+    #[error("label {label}={value:?}: {why}; expected {expected}")]
+    BadSetting {
+        label: String,
+        value: String,
+        why: String,
+        expected: &'static str,
+    },
+    #[error("label {label} is not one havok knows (a typo?): ignored")]
+    UnknownLabel { label: String },
+    #[error(
+        "label {label} has no effect with stream=true (Vulcand does not buffer a streamed route)"
+    )]
+    StreamIgnores { label: String },
     #[error("labels {unnamed} and {named} mix an un-named route with named ones: use havok.routes.<name>.<key> for every route")]
     MixedRoutes { unnamed: String, named: String },
     #[error("routes {first:?} and {second:?} both ask for {route}: a route may be served once per container")]
@@ -93,18 +115,36 @@ impl Refusal {
     /// This refusal as it applies to the named route `name`: a label it
     /// names is that route's (`havok.port` → `havok.routes.<name>.port`).
     pub fn in_route(self, name: &str) -> Refusal {
+        let rename = |label: String| match label.strip_prefix(labels::PREFIX) {
+            Some(key) => format!("{}{name}.{key}", labels::ROUTES_PREFIX),
+            None => label,
+        };
         let refusal = match self {
             Refusal::BadLabel {
                 label,
                 value,
                 expected,
             } => Refusal::BadLabel {
-                label: match label.strip_prefix(labels::PREFIX) {
-                    Some(key) => format!("{}{name}.{key}", labels::ROUTES_PREFIX),
-                    None => label,
-                },
+                label: rename(label),
                 value,
                 expected,
+            },
+            Refusal::BadSetting {
+                label,
+                value,
+                why,
+                expected,
+            } => Refusal::BadSetting {
+                label: rename(label),
+                value,
+                why,
+                expected,
+            },
+            Refusal::UnknownLabel { label } => Refusal::UnknownLabel {
+                label: rename(label),
+            },
+            Refusal::StreamIgnores { label } => Refusal::StreamIgnores {
+                label: rename(label),
             },
             other => other,
         };
@@ -152,7 +192,10 @@ pub fn route_container(container: &Container, rules: &Rules, node: &str) -> Verd
     let mut refused = Vec::new();
     for view in &views {
         let routes = match routes_of(&view.container, rules, node) {
-            Ok(routes) => routes,
+            Ok((routes, warnings)) => {
+                refused.extend(warnings.into_iter().map(|w| view.refusal(w)));
+                routes
+            }
             Err(refusal) => {
                 refused.push(view.refusal(refusal));
                 continue;
@@ -176,8 +219,8 @@ pub fn route_container(container: &Container, rules: &Rules, node: &str) -> Verd
         (false, 0) => Verdict::Routed(routed),
         (true, 1) => Verdict::Refused(refused.remove(0)),
         (true, _) => Verdict::Refused(Refusal::Several(refused)),
-        (false, 1) => Verdict::PartlyRouted(routed, refused.remove(0)),
-        (false, _) => Verdict::PartlyRouted(routed, Refusal::Several(refused)),
+        (false, 1) => Verdict::RoutedWithWarning(routed, refused.remove(0)),
+        (false, _) => Verdict::RoutedWithWarning(routed, Refusal::Several(refused)),
     }
 }
 

@@ -5,18 +5,31 @@ use serde::Serialize;
 
 use super::container::DEFAULT_HOSTNAME_LEN;
 use super::rules::limits_of;
-use super::{endpoint_of, labels, Container, Limits, Refusal, Rules};
+use super::settings::settings_of;
+use super::{endpoint_of, is_setting, labels, Container, Limits, Refusal, Rules, Settings};
 use crate::ids::{dns_safe, RouteKey, ServerId, DNS_LABEL_MAX, DNS_NAME_MAX};
 
 /// The longest `havok.path` accepted: a bound, so that one label cannot make
 /// keys and route expressions of any length; far above any real path prefix.
 const PATH_MAX: usize = 1024;
 
-/// One route and the frontend settings a container asks for.
+/// One route and the Vulcand settings a container asks for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RouteSpec {
     pub key: RouteKey,
     pub limits: Limits,
+    pub settings: Settings,
+}
+
+impl RouteSpec {
+    /// A route with no limits and no settings.
+    pub fn plain(key: RouteKey) -> RouteSpec {
+        RouteSpec {
+            key,
+            limits: Limits::default(),
+            settings: Settings::default(),
+        }
+    }
 }
 
 /// One container as one Vulcand server.
@@ -29,22 +42,28 @@ pub struct ServerSpec {
     pub container: String,
 }
 
-/// A routed container's routes: one per host name, each with the same path, limits and server.
+/// A container's routes with the warnings that did not stop them.
+pub(super) type Routed = (Vec<(RouteSpec, ServerSpec)>, Vec<Refusal>);
+
+/// A routed container's routes: one per host name, each with the same
+/// path, limits, settings and server; and warnings that do not stop them.
 pub(super) fn routes_of(
     container: &Container,
     rules: &Rules,
     node: &str,
-) -> Result<Vec<(RouteSpec, ServerSpec)>, Refusal> {
+) -> Result<Routed, Refusal> {
     let hosts = hosts_of(container, rules)?;
     let path = path_of(container)?;
     let limits = limits_of(container, rules)?;
+    let (settings, mut warnings) = settings_of(container, &rules.route_defaults)?;
+    warnings.extend(unknown_labels(container));
     let url = endpoint_of(container, rules)?.url;
     let server = ServerSpec {
         id: ServerId::new(node, &container.name),
         url,
         container: container.name.clone(),
     };
-    Ok(hosts
+    let routes = hosts
         .into_iter()
         .map(|host| {
             let spec = RouteSpec {
@@ -53,10 +72,26 @@ pub(super) fn routes_of(
                     path: path.clone(),
                 },
                 limits: limits.clone(),
+                settings: settings.clone(),
             };
             (spec, server.clone())
         })
-        .collect())
+        .collect();
+    Ok((routes, warnings))
+}
+
+/// A `havok.` label that is neither a label of [`labels::ALL`] nor a
+/// setting key: a typo, warned about and ignored.
+fn unknown_labels(container: &Container) -> Vec<Refusal> {
+    container
+        .labels
+        .keys()
+        .filter_map(|label| Some((label, label.strip_prefix(labels::PREFIX)?)))
+        .filter(|(label, key)| !labels::ALL.contains(&label.as_str()) && !is_setting(key))
+        .map(|(label, _)| Refusal::UnknownLabel {
+            label: label.clone(),
+        })
+        .collect()
 }
 
 /// The container's host names: `havok.host`, else `<hostname>.<root>`; the

@@ -1,6 +1,7 @@
 //! What the operator asks for: the flags ([`Rules`]), the label names
 //! ([`labels`]), and the middlewares ([`Limits`]) that flags and labels set.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use regex::Regex;
@@ -97,6 +98,9 @@ pub struct Rules {
     pub network: Option<String>,
     /// `--rate-limit*` / `--conn-limit*`: the default middlewares of every route.
     pub limits: Limits,
+    /// `--route-default KEY=VALUE`: a setting of every route (`timeout.read`
+    /// → `30s`) that a route's own label overrides.
+    pub route_defaults: BTreeMap<String, String>,
 }
 
 impl Rules {
@@ -111,6 +115,7 @@ impl Rules {
             allow_any_host: false,
             network: None,
             limits: Limits::default(),
+            route_defaults: BTreeMap::new(),
         }
     }
 }

@@ -366,8 +366,14 @@ fn two_ports() -> Container {
 fn named_routes() {
     const WEB: &str = "http://127.0.0.1:5001";
     const ADMIN: &str = "http://127.0.0.1:5002";
+    type Case<'a> = (
+        &'a str,
+        Container,
+        &'a [(&'a str, &'a str)],
+        Option<&'a str>,
+    );
     #[rustfmt::skip]
-    let cases: Vec<(&str, Container, &[(&str, &str)], Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "the issue's example: web on the default host, admin on its own",
             labelled(two_ports(), &[
@@ -426,7 +432,7 @@ fn named_routes() {
         let verdict = route_container(&container, &rules(), "node-a");
         let (list, why) = match verdict {
             Verdict::Routed(list) => (list, None),
-            Verdict::PartlyRouted(list, why) => (list, Some(why.to_string())),
+            Verdict::RoutedWithWarning(list, why) => (list, Some(why.to_string())),
             other => panic!("{what}: expected routes, got {other:?}"),
         };
         let got: Vec<(String, String)> = list

@@ -5,10 +5,7 @@ use crate::ids::ServerId;
 use crate::model::{Limits, RateLimit, RouteSpec};
 
 fn spec(host: &str) -> RouteSpec {
-    RouteSpec {
-        key: RouteKey::host(host),
-        limits: Limits::default(),
-    }
+    RouteSpec::plain(RouteKey::host(host))
 }
 
 fn server(node: &str, name: &str, port: u16) -> ServerSpec {
@@ -171,6 +168,7 @@ fn middleware_conflicts_do_not_flap() {
             }),
             conn: None,
         },
+        settings: Default::default(),
     };
     let plain = spec("foo.local");
     let a1 = server("a", "web-1", 1001);

@@ -68,9 +68,9 @@ impl Reconciler {
                 Ok(()) => Verdict::Routed(routes),
                 Err(refusal) => Verdict::Refused(refusal),
             },
-            Verdict::PartlyRouted(routes, why) => {
+            Verdict::RoutedWithWarning(routes, why) => {
                 match self.gate.admit(c, &self.settings.rules, &routes) {
-                    Ok(()) => Verdict::PartlyRouted(routes, why),
+                    Ok(()) => Verdict::RoutedWithWarning(routes, why),
                     Err(refusal) => Verdict::Refused(refusal),
                 }
             }
@@ -81,7 +81,7 @@ impl Reconciler {
                 self.refused.remove(&c.id);
                 self.containers.insert(c.id.clone(), routes);
             }
-            Verdict::PartlyRouted(routes, refusal) => {
+            Verdict::RoutedWithWarning(routes, refusal) => {
                 let text = refusal.to_string();
                 if self.refused.get(&c.id) != Some(&text) {
                     tracing::warn!(container = %c.name, "partly routed: {text}");

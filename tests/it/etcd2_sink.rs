@@ -32,6 +32,7 @@ async fn put_observe_delete() {
             }),
             conn: None,
         },
+        settings: Default::default(),
     };
     let web = server("node-a", "web-1", 32768);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
@@ -190,6 +191,7 @@ async fn keepalive_refreshes_without_watch_events() {
     let spec = RouteSpec {
         key: RouteKey::host("foo.local"),
         limits: Limits::default(),
+        settings: Default::default(),
     };
     let web = server("node-a", "web-1", 32768);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
@@ -375,6 +377,7 @@ async fn values_and_keys_are_escaped() {
             path: Some("/api/v1.2".into()),
         },
         limits: Limits::default(),
+        settings: Default::default(),
     };
     let web = ServerSpec {
         id: ServerId::new(node, "web 1&x=y"),
@@ -509,6 +512,7 @@ fn limited(host: &str) -> RouteSpec {
             }),
             conn: None,
         },
+        settings: Default::default(),
     }
 }
 

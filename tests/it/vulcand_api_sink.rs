@@ -435,6 +435,7 @@ mod sink {
         let unlimited = RouteSpec {
             key: spec.key.clone(),
             limits: Limits::default(),
+            settings: Default::default(),
         };
         fresh.apply(&[put(&unlimited, &[], true)]).await.unwrap();
         let writes = vulcand.writes();
@@ -626,6 +627,7 @@ mod sink {
         RouteSpec {
             key: RouteKey::host(host),
             limits: Limits::default(),
+            settings: Default::default(),
         }
     }
 
@@ -643,6 +645,7 @@ mod sink {
                     variable: "client.ip".into(),
                 }),
             },
+            settings: Default::default(),
         }
     }
 
