@@ -118,6 +118,12 @@ pub struct Cli {
     #[serde(skip_serializing_if = "Vec::is_empty", rename = "label_filter")]
     pub label_filters: Vec<String>,
 
+    /// Fleet-wide default of a route setting (KEY=VALUE, KEY as in the label havok.KEY,
+    /// e.g. timeout.read=30s); repeat for several; a container's label overrides it.
+    #[arg(long = "route-default", value_name = "KEY=VALUE", global = true)]
+    #[serde(skip_serializing_if = "Vec::is_empty", rename = "route_default")]
+    pub route_defaults: Vec<String>,
+
     /// With false, only containers labelled havok.enable=true are routed. [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,13 +11,17 @@ use crate::model::{RouteTable, ServerSpec};
 use crate::sink::{Observed, Op, RoutePut, RouteState, ServerState};
 use crate::vulcand::RouteObjects;
 
-/// A route whose middlewares in the store differ from this node's, while
-/// other nodes have servers on it: left alone and warned about once.
+/// A route whose settings in the store (the backend's or frontend's
+/// `Settings`, or the middlewares) differ from this node's, while other
+/// nodes have servers on it: left alone and warned about once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
     pub key: RouteKey,
-    pub ours: Vec<(&'static str, Value)>,
-    pub theirs: BTreeMap<String, Value>,
+    /// What differs, as this node would write it: `{"backend": …,
+    /// "frontend": …, "middlewares": {…}}`, only the parts that differ.
+    pub ours: Value,
+    /// The same parts as the store holds them.
+    pub theirs: Value,
 }
 
 /// The ops that turn `observed` into `desired`, and the conflicts left alone.
@@ -31,9 +35,11 @@ pub struct Plan {
 ///
 /// A route the store was not read for (no `RouteState`) gets its objects
 /// created only if missing; a route read and found different is rewritten.
-/// Middlewares that differ are rewritten only while this node holds every
-/// server of the route: otherwise another node disagrees, and rewriting
-/// would flap between the two. A route this node no longer wants loses its
+/// Settings that differ (the backend's or frontend's `Settings`, or the
+/// middlewares) are rewritten only while this node holds every server of
+/// the route: otherwise another node disagrees, and rewriting would flap
+/// between the two. Anything else that differs (a missing or hand-edited
+/// object) is repaired. A route this node no longer wants loses its
 /// servers and is then removed if no other node has one on it.
 pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
     let mut out = Plan::default();
@@ -45,20 +51,59 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
         let rewrite_route = match observed.routes.get(key) {
             None => false,
             Some(state) => {
-                let objects_ok = state.backend.as_ref() == Some(&objects.backend)
-                    && state.frontend.as_ref() == Some(&objects.frontend);
-                let middlewares_ok = state.middlewares == middleware_map(&objects);
+                let backend_ok = state.backend.as_ref() == Some(&objects.backend);
+                let frontend_ok = state.frontend.as_ref() == Some(&objects.frontend);
+                let ours = middleware_map(&objects);
+                let middlewares_ok = state.middlewares == ours;
+                // Only the settings differ: another node's, or this node's earlier.
+                let settings_differ = !(backend_ok && frontend_ok && middlewares_ok)
+                    && state
+                        .backend
+                        .as_ref()
+                        .is_some_and(|b| same_but_settings(b, &objects.backend))
+                    && state
+                        .frontend
+                        .as_ref()
+                        .is_some_and(|f| same_but_settings(f, &objects.frontend));
                 let live = own.values().filter(|s| s.url().is_some()).count();
                 let sole_owner = state.server_count <= live;
-                if objects_ok && !middlewares_ok && !sole_owner {
+                if settings_differ && !sole_owner {
+                    let mut mine = serde_json::Map::new();
+                    let mut theirs = serde_json::Map::new();
+                    let mut part = |name: &str, a: Value, b: Value| {
+                        if a != b {
+                            mine.insert(name.into(), a);
+                            theirs.insert(name.into(), b);
+                        }
+                    };
+                    let settings = |v: Option<&Value>| {
+                        v.and_then(|v| v.get("Settings"))
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    };
+                    part(
+                        "backend",
+                        settings(Some(&objects.backend)),
+                        settings(state.backend.as_ref()),
+                    );
+                    part(
+                        "frontend",
+                        settings(Some(&objects.frontend)),
+                        settings(state.frontend.as_ref()),
+                    );
+                    part(
+                        "middlewares",
+                        serde_json::to_value(&ours).unwrap_or_default(),
+                        serde_json::to_value(&state.middlewares).unwrap_or_default(),
+                    );
                     out.conflicts.push(Conflict {
                         key: key.clone(),
-                        ours: objects.middlewares.clone(),
-                        theirs: state.middlewares.clone(),
+                        ours: Value::Object(mine),
+                        theirs: Value::Object(theirs),
                     });
                 }
-                route_in_place = objects_ok && middlewares_ok;
-                !objects_ok || (!middlewares_ok && sole_owner)
+                route_in_place = backend_ok && frontend_ok && middlewares_ok;
+                !route_in_place && (sole_owner || !settings_differ)
             }
         };
         let servers: Vec<ServerSpec> = entry
@@ -94,6 +139,19 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
         }
     }
     out
+}
+
+/// Whether two stored objects are the same but for their `Settings`.
+fn same_but_settings(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| match v {
+        Value::Object(map) => {
+            let mut map = map.clone();
+            map.remove("Settings");
+            Value::Object(map)
+        }
+        other => other.clone(),
+    };
+    strip(a) == strip(b)
 }
 
 /// Updates `cache`, what the store holds for this node, after `ops` succeeded.

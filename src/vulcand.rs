@@ -8,19 +8,43 @@
 //! - `<p>/backends/<bid>/servers/<sid>` = `{"URL":"http://10.0.0.5:32768"}`
 //! - `<p>/frontends/<fid>/frontend` = ``{"Type":"http","BackendId":"<bid>","Route":"Host(`h`) && PathRegexp(`/.*`)"}``
 //! - `<p>/frontends/<fid>/middlewares/<mid>` = `{"Type":"ratelimit","Priority":1,"Middleware":{…}}`
+//!
+//! A route's settings (`crate::model::Settings`) add `Settings` to the
+//! backend and frontend values, as the API returns them (every field), and
+//! the cbreaker, rewrite and trace middlewares (`plugin/cbreaker`,
+//! `plugin/rewrite`, `plugin/trace`). A route without settings is written
+//! as before settings existed.
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::ids::{RouteId, RouteKey, ServerId};
-use crate::model::{Limits, RouteSpec};
+use crate::model::{BackendSettings, FrontendSettings, Limits, RouteSpec, Settings};
 
-/// Middleware ids havok writes under its frontends. Neither is a prefix of the other.
+/// Middleware ids havok writes under its frontends. None is a prefix of another.
 pub const RATELIMIT_ID: &str = "havok-ratelimit";
 pub const CONNLIMIT_ID: &str = "havok-connlimit";
+pub const CBREAKER_ID: &str = "havok-cbreaker";
+pub const REWRITE_ID: &str = "havok-rewrite";
+pub const TRACE_ID: &str = "havok-trace";
 
 /// Every middleware id havok writes: any other under a frontend is an
 /// operator's, never read as havok's nor deleted.
-pub const HAVOK_MIDDLEWARES: [&str; 2] = [RATELIMIT_ID, CONNLIMIT_ID];
+pub const HAVOK_MIDDLEWARES: [&str; 5] = [
+    RATELIMIT_ID,
+    CONNLIMIT_ID,
+    CBREAKER_ID,
+    REWRITE_ID,
+    TRACE_ID,
+];
+
+/// Middleware priorities (lower runs first): trace sees every request, a
+/// rewrite redirects before limits count, the breaker sits next to the servers.
+const TRACE_PRIORITY: i64 = -2;
+const REWRITE_PRIORITY: i64 = -1;
+const RATELIMIT_PRIORITY: i64 = 1;
+const CONNLIMIT_PRIORITY: i64 = 2;
+const CBREAKER_PRIORITY: i64 = 3;
 
 /// Whether `id` is one of havok's middlewares.
 pub fn is_havok_middleware(id: &str) -> bool {
@@ -42,9 +66,42 @@ pub fn route_expression(key: &RouteKey) -> String {
     }
 }
 
-/// The backend value: `{"Type":"http"}` (engine/model.go: Type must be `http`).
-pub fn backend_value() -> Value {
-    json!({"Type": "http"})
+/// The backend value: `{"Type":"http"}` (engine/model.go: Type must be
+/// `http`), with `Settings` when the route has any.
+pub fn backend_value(settings: &BackendSettings) -> Value {
+    if *settings == BackendSettings::default() {
+        json!({"Type": "http"})
+    } else {
+        json!({"Type": "http", "Settings": backend_settings_value(settings)})
+    }
+}
+
+/// engine.HTTPBackendSettings, every field as the API returns it.
+pub fn backend_settings_value(settings: &BackendSettings) -> Value {
+    let mut value = json!({
+        "Timeouts": {
+            "Read": settings.timeout_read,
+            "Dial": settings.timeout_dial,
+            "TLSHandshake": settings.timeout_tls_handshake,
+        },
+        "KeepAlive": {
+            "Period": settings.keepalive_period,
+            "MaxIdleConnsPerHost": settings.keepalive_max_idle_per_host,
+        },
+    });
+    if settings.tls_insecure_skip_verify {
+        // engine.TLSSettings, every field as the API returns it.
+        value["TLS"] = json!({
+            "PreferServerCipherSuites": false,
+            "InsecureSkipVerify": true,
+            "MinVersion": "",
+            "MaxVersion": "",
+            "SessionTicketsDisabled": false,
+            "SessionCache": {"Type": "", "Settings": null},
+            "CipherSuites": null,
+        });
+    }
+    value
 }
 
 /// The server value: `{"URL":"…"}`.
@@ -70,20 +127,58 @@ pub fn stored_json(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
 }
 
-/// The frontend value for a route.
-pub fn frontend_value(key: &RouteKey) -> Value {
-    json!({"Type": "http", "BackendId": key.id().as_str(), "Route": route_expression(key)})
+/// The frontend value for a route, with `Settings` when it has any.
+pub fn frontend_value(key: &RouteKey, settings: &FrontendSettings) -> Value {
+    let mut value =
+        json!({"Type": "http", "BackendId": key.id().as_str(), "Route": route_expression(key)});
+    if *settings != FrontendSettings::default() {
+        value["Settings"] = frontend_settings_value(settings);
+    }
+    value
+}
+
+/// engine.HTTPFrontendSettings, every field as the API returns it.
+pub fn frontend_settings_value(settings: &FrontendSettings) -> Value {
+    json!({
+        "Limits": {
+            "MaxMemBodyBytes": settings.max_mem_body_bytes,
+            "MaxBodyBytes": settings.max_body_bytes,
+        },
+        "FailoverPredicate": settings.failover_predicate,
+        "Hostname": settings.hostname,
+        "TrustForwardHeader": settings.trust_forward_header,
+        "PassHostHeader": settings.pass_host_header,
+        "Stream": settings.stream,
+        "StreamFlushIntervalNanoSecs": 0,
+    })
 }
 
 /// The middlewares a route spec asks for, by id, as Vulcand's
 /// `{"Type","Priority","Middleware"}` values (lower priority runs first).
-pub fn middleware_values(limits: &Limits) -> Vec<(&'static str, Value)> {
+pub fn middleware_values(limits: &Limits, settings: &Settings) -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
+    if let Some(trace) = &settings.trace {
+        // plugin/trace: {ReqHeaders, RespHeaders, Addr}.
+        out.push((
+            TRACE_ID,
+            json!({"Type": "trace", "Priority": TRACE_PRIORITY, "Middleware": {
+                "ReqHeaders": null, "RespHeaders": null, "Addr": trace.addr}}),
+        ));
+    }
+    if let Some(rewrite) = &settings.rewrite {
+        // plugin/rewrite: {Regexp, Replacement, RewriteBody, Redirect}.
+        out.push((
+            REWRITE_ID,
+            json!({"Type": "rewrite", "Priority": REWRITE_PRIORITY, "Middleware": {
+                "Regexp": rewrite.regexp, "Replacement": rewrite.replacement,
+                "RewriteBody": rewrite.body, "Redirect": rewrite.redirect}}),
+        ));
+    }
     if let Some(rate) = &limits.rate {
         // plugin/ratelimit: FromOther(RateLimit{PeriodSeconds, Requests, Burst, Variable, RateVar}).
         out.push((
             RATELIMIT_ID,
-            json!({"Type": "ratelimit", "Priority": 1, "Middleware": {
+            json!({"Type": "ratelimit", "Priority": RATELIMIT_PRIORITY, "Middleware": {
                 "PeriodSeconds": 1, "Requests": rate.requests, "Burst": rate.burst,
                 "Variable": rate.variable, "RateVar": ""}}),
         ));
@@ -92,8 +187,27 @@ pub fn middleware_values(limits: &Limits) -> Vec<(&'static str, Value)> {
         // plugin/connlimit: FromOther(ConnLimit{Connections, Variable}).
         out.push((
             CONNLIMIT_ID,
-            json!({"Type": "connlimit", "Priority": 2, "Middleware": {
+            json!({"Type": "connlimit", "Priority": CONNLIMIT_PRIORITY, "Middleware": {
                 "Connections": conn.connections, "Variable": conn.variable}}),
+        ));
+    }
+    if let Some(cb) = &settings.cbreaker {
+        // plugin/cbreaker: durations in nanoseconds; the fallback is oxy's
+        // response action, whose Body is Go []byte (base64 in JSON).
+        out.push((
+            CBREAKER_ID,
+            json!({"Type": "cbreaker", "Priority": CBREAKER_PRIORITY, "Middleware": {
+                "Condition": cb.condition,
+                "Fallback": {"Type": "response", "Action": {
+                    "ContentType": "text/plain",
+                    "StatusCode": cb.fallback_status,
+                    "Body": base64::engine::general_purpose::STANDARD.encode(&cb.fallback_body),
+                }},
+                "OnTripped": null,
+                "OnStandby": null,
+                "FallbackDuration": cb.fallback_duration_ns,
+                "RecoveryDuration": cb.recovery_duration_ns,
+                "CheckPeriod": cb.check_period_ns}}),
         ));
     }
     out
@@ -171,9 +285,9 @@ impl RouteObjects {
     pub fn of(spec: &RouteSpec) -> RouteObjects {
         RouteObjects {
             id: spec.key.id(),
-            backend: backend_value(),
-            frontend: frontend_value(&spec.key),
-            middlewares: middleware_values(&spec.limits),
+            backend: backend_value(&spec.settings.backend),
+            frontend: frontend_value(&spec.key, &spec.settings.frontend),
+            middlewares: middleware_values(&spec.limits, &spec.settings),
         }
     }
 
@@ -293,17 +407,84 @@ mod tests {
         let objects = RouteObjects::of(&spec);
         assert_eq!(
             objects.stale_middlewares().collect::<Vec<_>>(),
-            [RATELIMIT_ID]
+            [RATELIMIT_ID, CBREAKER_ID, REWRITE_ID, TRACE_ID]
         );
+    }
+
+    /// A route's settings as Vulcand reads them: durations of the backend as
+    /// Go strings, of the cbreaker as nanoseconds, its fallback body in base64.
+    #[test]
+    fn settings_values() {
+        let key = RouteKey::host("foo.local");
+        let settings = Settings {
+            frontend: FrontendSettings {
+                max_body_bytes: 10,
+                pass_host_header: true,
+                ..Default::default()
+            },
+            backend: BackendSettings {
+                timeout_read: "1s".into(),
+                tls_insecure_skip_verify: true,
+                ..Default::default()
+            },
+            cbreaker: Some(crate::model::CircuitBreaker {
+                condition: "NetworkErrorRatio() > 0.5".into(),
+                fallback_status: 503,
+                fallback_body: "down".into(),
+                fallback_duration_ns: 10_000_000_000,
+                recovery_duration_ns: 10_000_000_000,
+                check_period_ns: 100_000_000,
+            }),
+            rewrite: Some(crate::model::Rewrite {
+                regexp: "^http://a/(.*)".into(),
+                replacement: "http://b/$1".into(),
+                redirect: true,
+                body: false,
+            }),
+            trace: Some(crate::model::Trace {
+                addr: "syslog://127.0.0.1:514".into(),
+            }),
+        };
+        let fe = frontend_value(&key, &settings.frontend);
+        assert_eq!(
+            fe["Settings"]["Limits"],
+            json!({"MaxMemBodyBytes": 0, "MaxBodyBytes": 10})
+        );
+        assert_eq!(fe["Settings"]["PassHostHeader"], true);
+        let be = backend_value(&settings.backend);
+        assert_eq!(
+            be["Settings"]["Timeouts"],
+            json!({"Read": "1s", "Dial": "", "TLSHandshake": ""})
+        );
+        assert_eq!(be["Settings"]["TLS"]["InsecureSkipVerify"], true);
+        let mws = middleware_values(&Limits::default(), &settings);
+        let ids: Vec<_> = mws.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [TRACE_ID, REWRITE_ID, CBREAKER_ID]);
+        assert!(ids.iter().all(|id| is_havok_middleware(id)));
+        let cb = &mws[2].1;
+        assert_eq!(cb["Middleware"]["CheckPeriod"], 100_000_000);
+        assert_eq!(cb["Middleware"]["Fallback"]["Action"]["Body"], "ZG93bg==");
+        assert_eq!(mws[1].1["Middleware"]["Redirect"], true);
+        assert_eq!(mws[0].1["Middleware"]["Addr"], "syslog://127.0.0.1:514");
+        // Havok's middleware ids are prefix-free (Vulcand's v3 engine deletes by prefix).
+        for a in HAVOK_MIDDLEWARES {
+            for b in HAVOK_MIDDLEWARES {
+                assert!(a == b || !a.starts_with(b), "{a} starts with {b}");
+            }
+        }
     }
 
     #[test]
     fn values() {
         let key = RouteKey::host("foo.local");
-        let fe = frontend_value(&key);
+        let fe = frontend_value(&key, &FrontendSettings::default());
         assert_eq!(fe["Type"], "http");
         assert_eq!(fe["BackendId"], key.id().as_str());
-        assert_eq!(backend_value(), json!({"Type": "http"}));
+        assert_eq!(fe.get("Settings"), None);
+        assert_eq!(
+            backend_value(&BackendSettings::default()),
+            json!({"Type": "http"})
+        );
         let limits = Limits {
             rate: Some(crate::model::RateLimit {
                 requests: 5,
@@ -315,7 +496,7 @@ mod tests {
                 variable: "client.ip".into(),
             }),
         };
-        let mws = middleware_values(&limits);
+        let mws = middleware_values(&limits, &Settings::default());
         assert_eq!(mws[0].1["Middleware"]["Requests"], 5);
         assert_eq!(mws[1].1["Type"], "connlimit");
     }

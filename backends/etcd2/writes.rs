@@ -225,7 +225,7 @@ impl Etcd2Sink {
         );
         let backend_value = backend
             .and_then(|b| b.node.value)
-            .unwrap_or_else(|| crate::vulcand::backend_value().to_string());
+            .unwrap_or_else(|| crate::vulcand::backend_value(&Default::default()).to_string());
         self.api
             .set(&self.layout.backend_key(&id), &backend_value, None)
             .await?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::client::Counted;
 use crate::ids::RouteKey;
-use crate::vulcand::parse_route_expression;
+use crate::vulcand::{self, parse_route_expression};
 
 /// The route a frontend is havok's for: its Route parses as one havok writes
 /// and both its id and its BackendId are that route's id. Anything else is an
@@ -72,7 +72,8 @@ impl<T> Counted for List<T> {
 }
 impl Counted for ApiFrontend {}
 
-/// engine.Frontend (every field may be missing: `default`); the answer also carries `Settings` (and `Stats`), which havok does not write.
+/// engine.Frontend (every field may be missing: `default`); the answer
+/// also carries `Stats`, which havok does not read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub(super) struct ApiFrontend {
@@ -81,29 +82,50 @@ pub(super) struct ApiFrontend {
     #[serde(rename = "Type")]
     pub(super) kind: String,
     pub(super) backend_id: String,
+    /// Vulcand answers every field, all zero when none was posted.
+    pub(super) settings: Option<Value>,
 }
 
 impl ApiFrontend {
     /// The shape `crate::vulcand::frontend_value` writes to etcd, so the
-    /// reconciler compares like with like.
+    /// reconciler compares like with like: zero settings are no settings.
     pub(super) fn normalized(&self) -> Value {
-        json!({"Type": self.kind, "BackendId": self.backend_id, "Route": self.route})
+        let mut value =
+            json!({"Type": self.kind, "BackendId": self.backend_id, "Route": self.route});
+        let zero = vulcand::frontend_settings_value(&Default::default());
+        match &self.settings {
+            Some(settings) if *settings != zero && !settings.is_null() => {
+                value["Settings"] = settings.clone();
+            }
+            _ => {}
+        }
+        value
     }
 }
 
-/// engine.Backend; `Settings` is dropped like the frontend's.
+/// engine.Backend.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub(super) struct ApiBackend {
     pub(super) id: String,
     #[serde(rename = "Type")]
     pub(super) kind: String,
+    /// Vulcand answers every field, all zero when none was posted.
+    pub(super) settings: Option<Value>,
 }
 
 impl ApiBackend {
-    /// `crate::vulcand::backend_value`'s shape.
+    /// `crate::vulcand::backend_value`'s shape: zero settings are no settings.
     pub(super) fn normalized(&self) -> Value {
-        json!({"Type": self.kind})
+        let mut value = json!({"Type": self.kind});
+        let zero = vulcand::backend_settings_value(&Default::default());
+        match &self.settings {
+            Some(settings) if *settings != zero && !settings.is_null() => {
+                value["Settings"] = settings.clone();
+            }
+            _ => {}
+        }
+        value
     }
 }
 
@@ -139,7 +161,7 @@ impl ApiMiddleware {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vulcand;
+    use crate::model::{BackendSettings, FrontendSettings};
 
     /// Frontends are havok's only when route, id and backend id all agree.
     #[test]
@@ -151,6 +173,7 @@ mod tests {
             route: route.into(),
             kind: "http".into(),
             backend_id: backend.into(),
+            settings: None,
         };
         let route = vulcand::route_expression(&key);
         assert_eq!(havok_route(&frontend(&id, &id, &route)), Some(key));
@@ -164,14 +187,36 @@ mod tests {
     fn answers_normalize_to_etcd_values() {
         let key = RouteKey::host("foo.local");
         let id = key.id().to_string();
-        let answer = json!({"Frontends": [{"Id": id, "Route": vulcand::route_expression(&key),
-            "Type": "http", "BackendId": id, "Settings": {"Hostname": "", "Stream": false}}]});
-        let list: List<ApiFrontend> = serde_json::from_value(answer).unwrap();
-        assert_eq!(list.items[0].normalized(), vulcand::frontend_value(&key));
-        let backend: List<ApiBackend> = serde_json::from_value(json!({"Backends": [{"Id": id,
-            "Type": "http", "Settings": {"Timeouts": {"Read": ""}}}]}))
-        .unwrap();
-        assert_eq!(backend.items[0].normalized(), vulcand::backend_value());
+        // Zero settings (what Vulcand answers when none were posted) are none;
+        // any other settings are kept as they are.
+        let plain = FrontendSettings::default();
+        let limited = FrontendSettings {
+            max_body_bytes: 10,
+            ..Default::default()
+        };
+        for settings in [&plain, &limited] {
+            let answer = json!({"Frontends": [{"Id": id, "Route": vulcand::route_expression(&key),
+                "Type": "http", "BackendId": id, "Settings": vulcand::frontend_settings_value(settings)}]});
+            let list: List<ApiFrontend> = serde_json::from_value(answer).unwrap();
+            assert_eq!(
+                list.items[0].normalized(),
+                vulcand::frontend_value(&key, settings)
+            );
+        }
+        let timed = BackendSettings {
+            timeout_read: "1s".into(),
+            tls_insecure_skip_verify: true,
+            ..Default::default()
+        };
+        for settings in [&BackendSettings::default(), &timed] {
+            let backend: List<ApiBackend> = serde_json::from_value(json!({"Backends": [{"Id": id,
+                "Type": "http", "Settings": vulcand::backend_settings_value(settings)}]}))
+            .unwrap();
+            assert_eq!(
+                backend.items[0].normalized(),
+                vulcand::backend_value(settings)
+            );
+        }
         let none: List<ApiServer> = serde_json::from_value(json!({"Servers": null})).unwrap();
         assert!(none.items.is_empty());
     }

@@ -3,6 +3,7 @@
 //! and logging, node id) into what `Config` holds, or fails with one line
 //! naming the bad value.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub(super) fn docker(raw: &RawConfig) -> Result<String, ConfigError> {
 pub(super) fn rules(raw: &RawConfig) -> Result<Rules, ConfigError> {
     let mut rules = Rules::new(names(raw)?, &root_domain(raw)?, host_ip(raw)?);
     rules.label_filters = label_filters(raw)?;
+    rules.route_defaults = route_defaults(raw)?;
     rules.exposed_by_default = raw.exposed_by_default;
     rules.allow_any_host = raw.allow_any_host;
     rules.network = non_empty(&raw.network);
@@ -98,6 +100,36 @@ fn label_filters(raw: &RawConfig) -> Result<Vec<(String, String)>, ConfigError> 
             ))),
         })
         .collect()
+}
+
+/// `--route-default KEY=VALUE`: a setting key and a value it takes.
+fn route_defaults(raw: &RawConfig) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut defaults = BTreeMap::new();
+    for pair in &raw.route_default {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(invalid(format!(
+                "--route-default {pair:?}: expected KEY=VALUE, KEY a setting such as timeout.read"
+            )));
+        };
+        let key = key.trim();
+        if !crate::model::is_setting(key) {
+            return Err(invalid(format!(
+                "--route-default {pair:?}: {key:?} is not a route setting (expected one of {})",
+                crate::model::SETTINGS.map(|s| s.key).join(", ")
+            )));
+        }
+        defaults.insert(key.to_string(), value.to_string());
+    }
+    crate::model::check_route_defaults(&defaults).map_err(|refusal| match refusal {
+        crate::model::Refusal::BadSetting {
+            label,
+            value,
+            why,
+            expected,
+        } => invalid(format!("{label}={value:?}: {why}; expected {expected}")),
+        other => invalid(format!("--route-default: {other}")),
+    })?;
+    Ok(defaults)
 }
 
 /// `--rate-limit*` and `--conn-limit*`; a limit of 0 means no middleware.

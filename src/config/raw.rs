@@ -50,6 +50,10 @@ pub struct RawConfig {
     /// `["team=web"]` (or `"team=web,tier=front"` from the environment).
     #[serde(deserialize_with = "string_list")]
     pub label_filter: Vec<String>,
+    /// `["timeout.read=30s"]` (or one `KEY=VALUE` per line from the
+    /// environment: a value may hold commas).
+    #[serde(deserialize_with = "line_list")]
+    pub route_default: Vec<String>,
     pub exposed_by_default: bool,
     pub allow_any_host: bool,
     /// `frontend-net`; empty: route to published ports.
@@ -127,6 +131,7 @@ impl Default for RawConfig {
             names: ".*".into(),
             node_id: String::new(),
             label_filter: Vec::new(),
+            route_default: Vec::new(),
             exposed_by_default: true,
             allow_any_host: false,
             network: String::new(),
@@ -180,6 +185,25 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// Accepts a list, or one comma-separated string (`HAVOK_LABEL_FILTER=a=b,c=d`).
+/// A list, or one string of lines.
+fn line_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .lines()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
 fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

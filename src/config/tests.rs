@@ -53,7 +53,20 @@ fn environment_values() {
         jail.set_env("HAVOK_LABEL_FILTER", "team=web,tier=front");
         jail.set_env("HAVOK_EXPOSED_BY_DEFAULT", "false");
         jail.set_env("HAVOK_ETCD_MACHINES", "http://a:2379,http://b:2379");
+        // One setting per line: a value may hold commas.
+        jail.set_env(
+            "HAVOK_ROUTE_DEFAULT",
+            "timeout.read=30s\ncbreaker.condition=ResponseCodeRatio(500, 600, 0, 600) > 0.5",
+        );
         let c = Config::load(&cli(&[])).unwrap();
+        assert_eq!(
+            c.rules
+                .route_defaults
+                .get("cbreaker.condition")
+                .map(String::as_str),
+            Some("ResponseCodeRatio(500, 600, 0, 600) > 0.5")
+        );
+        assert_eq!(c.rules.route_defaults.len(), 2);
         assert_eq!(c.node_id.as_deref(), Some("7"));
         assert_eq!(
             c.rules.label_filters,
@@ -99,7 +112,7 @@ fn defaults() {
 /// Each row: bad input and a piece of the one-line error that must name it.
 #[test]
 fn bad_values_are_one_line_errors() {
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["--node-id", "a/b"], "--node-id \"a/b\": expected letters"),
         (
             &["-names", "(["],
@@ -119,6 +132,18 @@ fn bad_values_are_one_line_errors() {
         (
             &["--label-filter", "novalue"],
             "--label-filter \"novalue\": expected KEY=VALUE",
+        ),
+        (
+            &["--route-default", "timeout.read"],
+            "--route-default \"timeout.read\": expected KEY=VALUE",
+        ),
+        (
+            &["--route-default", "timeout.raed=1s"],
+            "--route-default \"timeout.raed=1s\": \"timeout.raed\" is not a route setting (expected one of failover-predicate,",
+        ),
+        (
+            &["--route-default", "cbreaker.fallback-status=700"],
+            "--route-default cbreaker.fallback-status=\"700\": out of range: not 100 to 599; expected an HTTP status",
         ),
         (&["--log-format", "xml"], "--log-format \"xml\""),
         (

@@ -209,6 +209,27 @@ fn extra_sections(cmd: &clap::Command) -> Roff {
         roff.text([bold(label)]);
         roff.text([roman(meaning)]);
     }
+    roff.control("TP", []);
+    roff.text([bold("havok.routes.<name>.<key>")]);
+    roff.text([roman(
+        "A named route ([a-z0-9-]+) of the container, for several ports or hosts: <key> is any \
+         key of havok.<key> except enable, e.g. havok.routes.admin.port=9090 and \
+         havok.routes.admin.host=admin.example.com. Without host it takes the default host. \
+         A container uses named routes or the plain labels, never both.",
+    )]);
+    roff.text([roman(
+        "Route settings, written to Vulcand exactly as it parses them (a bad value refuses \
+         the route; an unknown havok. label is warned about and ignored); --route-default \
+         KEY=VALUE sets a fleet-wide default:",
+    )]);
+    for setting in crate::model::SETTINGS {
+        roff.control("TP", []);
+        roff.text([bold(format!("havok.{}", setting.key))]);
+        roff.text([roman(format!(
+            "{}: {} (e.g. {}).",
+            setting.sets, setting.expected, setting.example
+        ))]);
+    }
 
     roff.control("SH", ["ENVIRONMENT"]);
     roff.text([roman(

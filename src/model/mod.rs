@@ -33,10 +33,10 @@ pub use endpoint::{endpoint_of, Endpoint};
 pub use route::{normalize_host, RouteSpec, ServerSpec};
 pub use rules::{labels, ConnLimit, Limits, RateLimit, Rules};
 pub use settings::{
-    is_setting, keys, BackendSettings, CircuitBreaker, FrontendSettings, Rewrite, Setting,
-    Settings, Trace, SETTINGS,
+    check_route_defaults, is_setting, keys, BackendSettings, CircuitBreaker, FrontendSettings,
+    Rewrite, Setting, Settings, Trace, SETTINGS,
 };
-pub use table::{RouteEntry, RouteTable};
+pub use table::{RouteEntry, RouteTable, Wanted};
 pub use views::{route_views, RouteView};
 
 use route::routes_of;

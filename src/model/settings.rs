@@ -314,10 +314,12 @@ impl Values<'_> {
         Ok(self.parse(key, boolean)?.unwrap_or(false))
     }
 
-    /// A key that needs `needs` set too: refused without it.
+    /// A key whose label needs `needs` set too: refused without it (a
+    /// fleet default applies only to routes that have `needs`).
     fn requires(&self, key: &str, needs: &str) -> Result<(), Refusal> {
+        let labelled = self.labels.contains_key(&format!("havok.{key}"));
         match (self.get(key), self.get(needs)) {
-            (Some((label, value)), None) => Err(Refusal::BadSetting {
+            (Some((label, value)), None) if labelled => Err(Refusal::BadSetting {
                 label,
                 value,
                 why: format!("it needs havok.{needs}"),
@@ -409,6 +411,25 @@ fn trace_addr(v: &str) -> Result<String, String> {
     } else {
         Err("not syslog://host:port nor syslog:///path".into())
     }
+}
+
+/// Checks fleet defaults (`--route-default`) as a route would take them,
+/// those of the cbreaker and rewrite too (on a route that has one).
+pub fn check_route_defaults(defaults: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    let mut labels = BTreeMap::new();
+    for (key, value) in [
+        (keys::CBREAKER_CONDITION, "NetworkErrorRatio() > 0.5"),
+        (keys::REWRITE_REGEXP, "^$"),
+    ] {
+        if !defaults.contains_key(key) {
+            labels.insert(format!("havok.{key}"), value.to_string());
+        }
+    }
+    let probe = Container {
+        labels,
+        ..Container::default()
+    };
+    settings_of(&probe, defaults).map(|_| ())
 }
 
 /// The settings of a route (`container` is the route's view: its labels as

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Limits, RouteSpec, ServerSpec};
+use super::{Limits, RouteSpec, ServerSpec, Settings};
 use crate::ids::{RouteKey, ServerId};
 
 /// The desired state of one node: every route its containers ask for, with
@@ -30,10 +30,26 @@ fn routes_by_name<S: serde::Serializer>(
 pub struct RouteEntry {
     pub spec: RouteSpec,
     pub servers: BTreeMap<ServerId, ServerSpec>,
-    /// Containers of this node that asked for other frontend settings than
-    /// `spec` (the first container by name wins); the reconciler warns once.
+    /// Containers of this node that asked for other limits or settings
+    /// than `spec` (the first container by name wins); the reconciler warns once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<(String, Limits)>,
+    pub conflicts: Vec<(String, Wanted)>,
+}
+
+/// What a container asked of a route besides its servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wanted {
+    pub limits: Limits,
+    pub settings: Settings,
+}
+
+impl Wanted {
+    pub fn of(spec: &RouteSpec) -> Wanted {
+        Wanted {
+            limits: spec.limits.clone(),
+            settings: spec.settings.clone(),
+        }
+    }
 }
 
 impl RouteTable {
@@ -52,10 +68,10 @@ impl RouteTable {
                     servers: BTreeMap::new(),
                     conflicts: Vec::new(),
                 });
-            if entry.spec.limits != spec.limits {
+            if entry.spec.limits != spec.limits || entry.spec.settings != spec.settings {
                 entry
                     .conflicts
-                    .push((server.container.clone(), spec.limits.clone()));
+                    .push((server.container.clone(), Wanted::of(spec)));
             }
             entry.servers.insert(server.id.clone(), server.clone());
         }

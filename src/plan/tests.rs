@@ -185,6 +185,73 @@ fn middleware_conflicts_do_not_flap() {
     assert_eq!(p.conflicts.len(), 1);
 }
 
+/// Each row: a setting of the route. Settings that differ from the store's
+/// are rewritten by a sole owner and left (as a conflict naming the part
+/// that differs) while another node has a server; a hand-edited route
+/// expression is drift, repaired either way.
+#[test]
+fn settings_conflicts_do_not_flap() {
+    use crate::model::{BackendSettings, CircuitBreaker, FrontendSettings, Settings};
+    let with = |settings: Settings| RouteSpec {
+        settings,
+        ..spec("foo.local")
+    };
+    let cases = [
+        (
+            "frontend",
+            with(Settings {
+                frontend: FrontendSettings {
+                    max_body_bytes: 10,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        ),
+        (
+            "backend",
+            with(Settings {
+                backend: BackendSettings {
+                    timeout_read: "1s".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        ),
+        (
+            "middlewares",
+            with(Settings {
+                cbreaker: Some(CircuitBreaker {
+                    condition: "NetworkErrorRatio() > 0.5".into(),
+                    fallback_status: 503,
+                    fallback_body: String::new(),
+                    fallback_duration_ns: 1,
+                    recovery_duration_ns: 1,
+                    check_period_ns: 1,
+                }),
+                ..Default::default()
+            }),
+        ),
+    ];
+    let plain = spec("foo.local");
+    let a1 = server("a", "web-1", 1001);
+    for (part, wanted) in cases {
+        let desired = table(&[(wanted.clone(), a1.clone())]);
+        let p = plan(&desired, &observed(&[(plain.clone(), a1.clone())], 0));
+        assert_eq!(p.ops, vec![put(&wanted, vec![], true)], "{part}");
+        let p = plan(&desired, &observed(&[(plain.clone(), a1.clone())], 1));
+        assert!(p.ops.is_empty(), "{part}: {:?}", p.ops);
+        assert_eq!(p.conflicts.len(), 1, "{part}");
+        let ours = p.conflicts[0].ours.as_object().unwrap();
+        assert_eq!(ours.keys().collect::<Vec<_>>(), [part], "{part}");
+        // Drift besides the settings is repaired even with other nodes on it.
+        let mut o = observed(&[(plain.clone(), a1.clone())], 1);
+        o.routes.get_mut(&plain.key).unwrap().frontend =
+            Some(serde_json::json!({"Type": "http", "Route": "Host(`x`)"}));
+        let p = plan(&desired, &o);
+        assert_eq!(p.ops, vec![put(&wanted, vec![], true)], "{part}");
+    }
+}
+
 /// After recording the ops of a plan, planning again finds nothing to do.
 #[test]
 fn record_then_plan_is_idempotent() {

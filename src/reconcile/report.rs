@@ -1,11 +1,11 @@
 //! What the reconciler tells operators: the table's metrics and status,
 //! warn-once texts for routes that disagree, and one log line per write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::Reconciler;
 use crate::ids::RouteKey;
-use crate::model::RouteTable;
+use crate::model::{RouteTable, Wanted};
 use crate::plan::Conflict;
 use crate::sink::Op;
 
@@ -25,17 +25,17 @@ impl Reconciler {
             if entry.conflicts.is_empty() {
                 continue;
             }
-            let json = |l| serde_json::to_string(l).unwrap_or_default();
+            let json = |w: &Wanted| serde_json::to_string(w).unwrap_or_default();
             let winner = entry.servers.values().map(|s| s.container.as_str()).min();
             let others: Vec<String> = entry
                 .conflicts
                 .iter()
-                .map(|(container, limits)| format!("{container} wants {}", json(limits)))
+                .map(|(container, wanted)| format!("{container} wants {}", json(wanted)))
                 .collect();
             let text = format!(
-                "containers ask for other frontend settings: {}; using {} from {} (the first by name)",
+                "containers ask for other route settings: {}; using {} from {} (the first by name)",
                 others.join(", "),
-                json(&entry.spec.limits),
+                json(&Wanted::of(&entry.spec)),
                 winner.unwrap_or("?")
             );
             if self.container_conflicts.get(key) != Some(&text) {
@@ -55,9 +55,8 @@ impl Reconciler {
         self.conflicts.retain(|key, _| now.contains(key));
         for c in conflicts {
             let text = format!(
-                "this node wants middlewares {}, the store has {} (set by another node); leaving it as it is",
-                serde_json::to_string(&c.ours.iter().map(|(id, v)| (id.to_string(), v.clone())).collect::<BTreeMap<_, _>>()).unwrap_or_default(),
-                serde_json::to_string(&c.theirs).unwrap_or_default()
+                "this node wants route settings {}, the store has {} (set by another node); leaving it as it is",
+                c.ours, c.theirs
             );
             if self.conflicts.get(&c.key) != Some(&text) {
                 tracing::warn!(route = %c.key, "{text}");

@@ -4,8 +4,6 @@
 use super::*;
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use crate::model::Container;
 use crate::plan::{record, Conflict};
 use crate::sink::Op;
@@ -127,8 +125,8 @@ fn conflicts_are_forgotten_when_they_end() {
     let mut r = dry_run_reconciler();
     let conflict = |host: &str| Conflict {
         key: RouteKey::host(host),
-        ours: vec![],
-        theirs: BTreeMap::from([("rl".to_string(), Value::Null)]),
+        ours: serde_json::json!({"middlewares": {}}),
+        theirs: serde_json::json!({"middlewares": {"rl": null}}),
     };
     r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
     assert_eq!(r.conflicts.len(), 2);

@@ -39,12 +39,15 @@ async fn etcd_server_keeps_port_and_data() {
         .await
         .unwrap();
     let puts = [
-        (v3.backend_key(&id), backend_value()),
+        (v3.backend_key(&id), backend_value(&Default::default())),
         (
             v3.server_key(&id, &ServerId::new("n", "web-1")),
             server_value("http://127.0.0.1:1234"),
         ),
-        (v3.frontend_key(&id), frontend_value(&key)),
+        (
+            v3.frontend_key(&id),
+            frontend_value(&key, &Default::default()),
+        ),
     ];
     for (k, v) in puts {
         client.put(k, v.to_string(), None).await.unwrap();

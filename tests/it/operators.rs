@@ -682,7 +682,7 @@ fn conflict_lines(h: &Havok, host: &str) -> Vec<String> {
         .filter(|l| {
             l.contains("WARN")
                 && l.contains(host)
-                && (l.contains("leaving it as it is") || l.contains("other frontend settings"))
+                && (l.contains("leaving it as it is") || l.contains("other route settings"))
         })
         .map(String::from)
         .collect()

@@ -207,10 +207,13 @@ mod sink {
         let snapshot = vulcand.snapshot().await;
         assert_eq!(snapshot.urls("foo.local"), [a.url.clone(), b.url.clone()]);
         let (backend, frontend) = snapshot.route("foo.local");
-        assert_eq!(backend.unwrap().backend, Some(vulcand::backend_value()));
+        assert_eq!(
+            backend.unwrap().backend,
+            Some(vulcand::backend_value(&Default::default()))
+        );
         assert_eq!(
             frontend.unwrap().frontend,
-            Some(vulcand::frontend_value(&spec.key))
+            Some(vulcand::frontend_value(&spec.key, &Default::default()))
         );
         // Backend, two servers, frontend, then the two absent limits' deletes.
         let id = spec.key.id();

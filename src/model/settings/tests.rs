@@ -29,8 +29,9 @@ fn settings(
 #[test]
 fn settings_from_labels() {
     type Check = fn(&Settings) -> bool;
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
     #[rustfmt::skip]
-    let cases: [(&[(&str, &str)], &[(&str, &str)], Check); 12] = [
+    let cases: [(Pairs, Pairs, Check); 12] = [
         (&[], &[], |s| *s == Settings::default()),
         (&[("pass-host-header", "true"), ("trust-forward-header", "true"), ("forward-hostname", "proxy.local")], &[],
             |s| s.frontend.pass_host_header && s.frontend.trust_forward_header && s.frontend.hostname == "proxy.local"),
