@@ -127,19 +127,19 @@ pub const SETTINGS: [Setting; 24] = [
     Setting {
         key: keys::CBREAKER_FALLBACK_DURATION,
         sets: "havok-cbreaker FallbackDuration",
-        expected: "a Go duration above 0 (default 10s)",
+        expected: "a Go duration, 0 or more (default 10s)",
         example: "10s",
     },
     Setting {
         key: keys::CBREAKER_RECOVERY_DURATION,
         sets: "havok-cbreaker RecoveryDuration",
-        expected: "a Go duration above 0 (default 10s)",
+        expected: "a Go duration, 0 or more (default 10s)",
         example: "10s",
     },
     Setting {
         key: keys::CBREAKER_CHECK_PERIOD,
         sets: "havok-cbreaker CheckPeriod",
-        expected: "a Go duration above 0 (default 100ms)",
+        expected: "a Go duration, 0 or more (default 100ms; 0 checks on every request)",
         example: "100ms",
     },
     Setting {
@@ -362,13 +362,6 @@ fn duration_ns(v: &str) -> Result<i64, String> {
     }
 }
 
-fn positive_duration_ns(v: &str) -> Result<i64, String> {
-    match duration_ns(v)? {
-        0 => Err("out of range: 0".into()),
-        ns => Ok(ns),
-    }
-}
-
 /// A Go duration as Vulcand's backend reads it: the text, once it parses.
 fn duration_text(v: &str) -> Result<String, String> {
     duration_ns(v).map(|_| v.to_string())
@@ -509,13 +502,13 @@ pub(super) fn settings_of(
                 .map(|(_, b)| b)
                 .unwrap_or_default(),
             fallback_duration_ns: v
-                .parse(keys::CBREAKER_FALLBACK_DURATION, positive_duration_ns)?
+                .parse(keys::CBREAKER_FALLBACK_DURATION, duration_ns)?
                 .unwrap_or(CBREAKER_DEFAULT_FALLBACK_NS),
             recovery_duration_ns: v
-                .parse(keys::CBREAKER_RECOVERY_DURATION, positive_duration_ns)?
+                .parse(keys::CBREAKER_RECOVERY_DURATION, duration_ns)?
                 .unwrap_or(CBREAKER_DEFAULT_RECOVERY_NS),
             check_period_ns: v
-                .parse(keys::CBREAKER_CHECK_PERIOD, positive_duration_ns)?
+                .parse(keys::CBREAKER_CHECK_PERIOD, duration_ns)?
                 .unwrap_or(CBREAKER_DEFAULT_CHECK_NS),
         }),
     };

@@ -324,6 +324,33 @@ fn table_groups_servers_by_route() {
     assert_eq!(table.server_count(), 2);
 }
 
+/// Containers that ask one route for other settings conflict as for limits:
+/// the first by name wins, the other is named with what it wanted.
+#[test]
+fn table_conflicts_over_settings() {
+    let routed = |c: Container| match route_container(&c, &rules(), "n") {
+        Verdict::Routed(list) => list,
+        other => panic!("{other:?}"),
+    };
+    let mut all = routed(with_label(web("web-1", "foo"), "havok.timeout.read", "5s"));
+    all.extend(routed(with_label(
+        web("web-2", "foo"),
+        "havok.timeout.read",
+        "9s",
+    )));
+    all.extend(routed(with_label(
+        web("web-3", "foo"),
+        "havok.timeout.read",
+        "5s",
+    )));
+    let table = RouteTable::build(&all);
+    let entry = &table.routes[&RouteKey::host("foo.local")];
+    assert_eq!(entry.spec.settings.backend.timeout_read, "5s");
+    assert_eq!(entry.conflicts.len(), 1);
+    assert_eq!(entry.conflicts[0].0, "web-2");
+    assert_eq!(entry.conflicts[0].1.settings.backend.timeout_read, "9s");
+}
+
 /// The table is JSON (`/routes`, `havok routes --json`), keyed by `host` or `host/path`.
 #[test]
 fn table_serializes_to_json() {
@@ -483,5 +510,31 @@ fn named_routes_refused() {
             }
             other => panic!("{what}: expected a refusal, got {other:?}"),
         }
+    }
+    // A bad setting of a named route refuses that route alone, naming its
+    // label; a typo is warned about and the route kept.
+    let container = labelled(
+        two_ports(),
+        &[
+            ("havok.routes.web.port", "8080"),
+            ("havok.routes.web.timeout.raed", "1s"),
+            ("havok.routes.admin.port", "9090"),
+            ("havok.routes.admin.timeout.read", "soon"),
+        ],
+    );
+    match route_container(&container, &rules(), "node-a") {
+        Verdict::RoutedWithWarning(routed, why) => {
+            assert_eq!(routed.len(), 1);
+            let why = why.to_string();
+            assert!(
+                why.contains(r#"label havok.routes.admin.timeout.read="soon": not a Go duration"#),
+                "{why}"
+            );
+            assert!(
+                why.contains("label havok.routes.web.timeout.raed is not one havok knows"),
+                "{why}"
+            );
+        }
+        other => panic!("expected the web route with a warning, got {other:?}"),
     }
 }

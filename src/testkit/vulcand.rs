@@ -428,8 +428,17 @@ impl StoreView for Vulcand {
     }
 }
 
+/// Vulcand about a request it answered by a route's settings: a rate
+/// limit, a failed upstream, a body over `MaxBodyBytes`, a tripped breaker.
 fn is_request_line(line: &str) -> bool {
-    line.contains("limiting request") || line.contains("request failed with")
+    [
+        "limiting request",
+        "request failed with",
+        "request body over limit",
+        "CircuitBreaker(state=",
+    ]
+    .iter()
+    .any(|s| line.contains(s))
 }
 
 /// Vulcand about its own etcd connection: its watch failing and restarting,

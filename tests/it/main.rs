@@ -17,6 +17,7 @@ mod operators;
 mod packaging;
 mod routes;
 mod scenarios;
+mod settings;
 mod tls;
 mod tls_transports;
 mod vulcand_api_sink;
