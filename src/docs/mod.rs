@@ -5,7 +5,8 @@
 //! drift from `--help`. `scripts/package` runs it with the binary it packs,
 //! so each package documents the backends compiled into its own binary.
 //!
-//! - `man`: the man page; `default_file`: `/etc/default/havok`.
+//! - `man`: the man page; `default_file`: `/etc/default/havok`;
+//!   `reference`: the table of every label and flag in README.md and docs/operators.md.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::cli::Cli;
 
 mod default_file;
 mod man;
+pub mod reference;
 
 pub use default_file::{default_file, settings_in_flag_order};
 pub use man::{man_page, LABELS};

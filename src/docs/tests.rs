@@ -80,3 +80,35 @@ fn completions_name_the_flags() {
         assert!(!text.contains("generate-docs"), "{shell}");
     }
 }
+
+/// README.md and docs/operators.md hold the table of every label and flag,
+/// exactly as `reference::table` makes it; every flag of `--help` and every
+/// label is a row.
+#[test]
+fn reference_table_is_in_the_docs() {
+    let table = reference::table();
+    let help = Cli::command().render_long_help().to_string();
+    for flag in words_of(&help, r"--[a-z][a-z0-9-]*[a-z0-9]") {
+        if flag == "--remove" || flag == "--all" {
+            continue; // `havok legacy`'s, named in its own help
+        }
+        assert!(table.contains(&format!("`{flag}")), "{flag} has no row");
+    }
+    assert!(reference::labels_documented());
+    for s in &crate::model::SETTINGS {
+        assert!(
+            table.contains(&format!("| `havok.{}` |", s.key)),
+            "{}",
+            s.key
+        );
+    }
+    for doc in [
+        include_str!("../../README.md"),
+        include_str!("../../docs/operators.md"),
+    ] {
+        assert!(
+            doc.contains(&table),
+            "a doc lacks the reference table; it must read:\n{table}"
+        );
+    }
+}
