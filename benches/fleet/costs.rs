@@ -103,12 +103,21 @@ pub async fn changes_since(
                 let url =
                     format!("{member}/v2/keys/vulcand?wait=true&recursive=true&waitIndex={next}");
                 // etcd sends a watch's headers at once and its body when an
-                // event comes: the quiet timeout covers both.
-                let get = async { http.get(&url).send().await?.json::<Value>().await };
-                let event = match tokio::time::timeout(QUIET, get).await {
-                    Err(_quiet) if done.load(Ordering::Relaxed) => return Ok(seen),
-                    Err(_quiet) => continue,
-                    Ok(answer) => answer.map_err(|e| e.to_string())?,
+                // event comes. The request stays in flight while the watch is
+                // quiet: asking again with the same index after a pause could
+                // find it behind the 1000 events etcd v2 keeps (refreshes
+                // elsewhere count too).
+                let mut get =
+                    Box::pin(async { http.get(&url).send().await?.json::<Value>().await });
+                let event = loop {
+                    tokio::select! {
+                        answer = &mut get => break answer.map_err(|e| e.to_string())?,
+                        _ = tokio::time::sleep(QUIET) => {
+                            if done.load(Ordering::Relaxed) {
+                                return Ok(seen);
+                            }
+                        }
+                    }
                 };
                 if event["errorCode"].as_u64() == Some(401) {
                     return Err(format!("the v2 history from {next} is cleared"));
