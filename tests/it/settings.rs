@@ -87,6 +87,10 @@ async fn settings_take_effect_through_vulcand(b: Backend) {
         "havok.keepalive.period=30s",
         "havok.keepalive.max-idle-per-host=7",
         "havok.timeout.tls-handshake=5s",
+        "havok.tls.insecure-skip-verify=true",
+        "havok.forward-hostname=proxy.example.com",
+        "havok.trust-forward-header=true",
+        "havok.failover-predicate=IsNetworkError() && RequestMethod() == \"GET\" && Attempts() <= 2",
         "havok.timeout.raed=1s",
     ];
     let trace_label = format!("havok.trace.addr={trace_addr}");
@@ -164,12 +168,18 @@ async fn settings_take_effect_through_vulcand(b: Backend) {
     );
     assert_eq!(settings["Timeouts"]["TLSHandshake"], "5s", "{backend}");
     assert_eq!(settings["Timeouts"]["Read"], "1s", "{backend}");
+    assert_eq!(settings["TLS"]["InsecureSkipVerify"], true, "{backend}");
     let frontend = api_get(&vulcand, &format!("/v2/frontends/{id}")).await;
+    let settings = &frontend["Settings"];
+    assert_eq!(settings["Limits"]["MaxMemBodyBytes"], 4096, "{frontend}");
+    assert_eq!(settings["PassHostHeader"], true, "{frontend}");
+    assert_eq!(settings["TrustForwardHeader"], true, "{frontend}");
+    assert_eq!(settings["Hostname"], "proxy.example.com", "{frontend}");
     assert_eq!(
-        frontend["Settings"]["Limits"]["MaxMemBodyBytes"], 4096,
+        settings["FailoverPredicate"],
+        r#"IsNetworkError() && RequestMethod() == "GET" && Attempts() <= 2"#,
         "{frontend}"
     );
-    assert_eq!(frontend["Settings"]["PassHostHeader"], true, "{frontend}");
     assert_eq!(
         middleware_ids(&vulcand, "app.local").await,
         BTreeSet::from(["havok-rewrite".into(), "havok-trace".into()])
@@ -198,9 +208,17 @@ async fn settings_take_effect_through_vulcand(b: Backend) {
             "havok.cbreaker.fallback-body=breaker open",
             "-l",
             "havok.cbreaker.check-period=50ms",
+            "-l",
+            "havok.stream=true",
         ],
     );
     f.wait_urls("cb.local", &[f.url_of(&cb)]).await;
+    let streamed = api_get(
+        &vulcand,
+        &format!("/v2/frontends/{}", RouteKey::host("cb.local").id()),
+    )
+    .await;
+    assert_eq!(streamed["Settings"]["Stream"], true, "{streamed}");
     wait_answer(
         &vulcand,
         "the breaker's fallback",
