@@ -22,6 +22,8 @@ pub struct Conflict {
     pub ours: Value,
     /// The same parts as the store holds them.
     pub theirs: Value,
+    /// This node's containers on the route (the other node's warning names its own).
+    pub containers: Vec<String>,
 }
 
 /// The ops that turn `observed` into `desired`, and the conflicts left alone.
@@ -100,6 +102,7 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
                         key: key.clone(),
                         ours: Value::Object(mine),
                         theirs: Value::Object(theirs),
+                        containers: entry.servers.values().map(|s| s.container.clone()).collect(),
                     });
                 }
                 route_in_place = backend_ok && frontend_ok && middlewares_ok;

@@ -55,8 +55,10 @@ impl Reconciler {
         self.conflicts.retain(|key, _| now.contains(key));
         for c in conflicts {
             let text = format!(
-                "this node wants route settings {}, the store has {} (set by another node); leaving it as it is",
-                c.ours, c.theirs
+                "this node's {} want route settings {}, the store has {} (set by another node's containers, which it names in its own warning); leaving it as it is",
+                c.containers.join(", "),
+                c.ours,
+                c.theirs
             );
             if self.conflicts.get(&c.key) != Some(&text) {
                 tracing::warn!(route = %c.key, "{text}");

@@ -127,6 +127,7 @@ fn conflicts_are_forgotten_when_they_end() {
         key: RouteKey::host(host),
         ours: serde_json::json!({"middlewares": {}}),
         theirs: serde_json::json!({"middlewares": {"rl": null}}),
+        containers: vec!["web-1".into()],
     };
     r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
     assert_eq!(r.conflicts.len(), 2);
