@@ -22,8 +22,10 @@ pub struct Conflict {
     pub ours: Value,
     /// The same parts as the store holds them.
     pub theirs: Value,
-    /// This node's containers on the route (the other node's warning names its own).
+    /// This node's containers on the route.
     pub containers: Vec<String>,
+    /// The other nodes' servers on it, as their ids name them (`<node>--<container>`).
+    pub others: Vec<String>,
 }
 
 /// The ops that turn `observed` into `desired`, and the conflicts left alone.
@@ -102,7 +104,20 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
                         key: key.clone(),
                         ours: Value::Object(mine),
                         theirs: Value::Object(theirs),
-                        containers: entry.servers.values().map(|s| s.container.clone()).collect(),
+                        containers: entry
+                            .servers
+                            .values()
+                            .map(|s| s.container.clone())
+                            .collect(),
+                        others: state
+                            .others
+                            .iter()
+                            .map(|id| {
+                                id.split_once('.')
+                                    .map_or(id.as_str(), |(readable, _)| readable)
+                                    .to_string()
+                            })
+                            .collect(),
                     });
                 }
                 route_in_place = backend_ok && frontend_ok && middlewares_ok;
@@ -207,6 +222,7 @@ pub fn route_state(objects: &RouteObjects, server_count: usize) -> RouteState {
         frontend: Some(objects.frontend.clone()),
         middlewares: middleware_map(objects),
         server_count,
+        others: Vec::new(),
     }
 }
 

@@ -228,6 +228,9 @@ impl RouteSink for Etcd2Sink {
                     }
                     state.server_count += 1;
                     let sid = ServerId::from_raw(server.name());
+                    if !sid.owned_by(&self.node) {
+                        state.others.push(sid.as_str().to_string());
+                    }
                     if sid.owned_by(&self.node) {
                         let key = self.layout.server_key(&id, &sid);
                         if server.ttl.is_some_and(|left| left <= self.adopt_within()) {

@@ -87,6 +87,9 @@ impl RouteSink for Etcd3Sink {
                 } else if let Some(sid) = k.strip_prefix(&servers_dir) {
                     state.server_count += 1;
                     let sid = ServerId::from_raw(sid);
+                    if !sid.owned_by(&self.node) {
+                        state.others.push(sid.as_str().to_string());
+                    }
                     // A key on another lease (an older one of this node)
                     // would expire unrefreshed: record-only, so it is rewritten.
                     if sid.owned_by(&self.node) && *kv_lease == lease {

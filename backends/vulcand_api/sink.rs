@@ -126,6 +126,11 @@ impl RouteSink for VulcandApiSink {
                 frontend: frontend.map(ApiFrontend::normalized),
                 middlewares,
                 server_count: servers.len(),
+                others: servers
+                    .iter()
+                    .filter(|s| !ServerId::from_raw(&s.id).owned_by(&self.node))
+                    .map(|s| s.id.clone())
+                    .collect(),
             };
             add_route(&mut seen, key, state, own);
         }

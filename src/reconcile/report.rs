@@ -55,10 +55,11 @@ impl Reconciler {
         self.conflicts.retain(|key, _| now.contains(key));
         for c in conflicts {
             let text = format!(
-                "this node's {} want route settings {}, the store has {} (set by another node's containers, which it names in its own warning); leaving it as it is",
+                "this node's {} want route settings {}, the store has {} (set by another node: its servers {}); leaving it as it is",
                 c.containers.join(", "),
                 c.ours,
-                c.theirs
+                c.theirs,
+                c.others.join(", ")
             );
             if self.conflicts.get(&c.key) != Some(&text) {
                 tracing::warn!(route = %c.key, "{text}");

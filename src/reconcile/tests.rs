@@ -128,6 +128,7 @@ fn conflicts_are_forgotten_when_they_end() {
         ours: serde_json::json!({"middlewares": {}}),
         theirs: serde_json::json!({"middlewares": {"rl": null}}),
         containers: vec!["web-1".into()],
+        others: vec!["node-b--web-2".into()],
     };
     r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
     assert_eq!(r.conflicts.len(), 2);

@@ -402,7 +402,10 @@ async fn container_limit_conflict_warns_once(b: Backend) {
 /// Two nodes with different `-rate-limit` on one host: the middleware stops changing and the second node warns once.
 async fn node_limit_conflict_does_not_flap(b: Backend) {
     let f = Fixture::start(b, "node-conflict").await;
-    let n1 = f.havok("n1", &["-rate-limit", "5"]);
+    let n1 = f.havok(
+        "n1",
+        &["-rate-limit", "5", "--route-default", "timeout.read=5s"],
+    );
     let web = f.web("web", "foo");
     let url = f.url_of(&web);
     let requests = |s: &Snapshot| {
@@ -414,7 +417,10 @@ async fn node_limit_conflict_does_not_flap(b: Backend) {
         s.urls("foo.local") == [url.clone()] && requests(s) == Some(5.into())
     })
     .await;
-    let n2 = f.havok("n2", &["-rate-limit", "10"]);
+    let n2 = f.havok(
+        "n2",
+        &["-rate-limit", "10", "--route-default", "timeout.read=9s"],
+    );
     f.wait_urls("foo.local", &[url.clone(), url.clone()]).await;
     // Watch the value while both nodes make three more full passes each.
     let seen = std::sync::Mutex::new(BTreeSet::new());
@@ -439,6 +445,18 @@ async fn node_limit_conflict_does_not_flap(b: Backend) {
     assert!(
         lines[0].contains("\"Requests\":10") && lines[0].contains("\"Requests\":5"),
         "names both values: {}",
+        lines[0]
+    );
+    // Settings conflict as limits do, and the warning names both containers:
+    // n2's own, and n1's server on the route.
+    assert!(
+        lines[0].contains("\"Read\":\"9s\"") && lines[0].contains("\"Read\":\"5s\""),
+        "names both settings: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(&format!("this node's {}", web.name())) && lines[0].contains("n1--"),
+        "names both containers: {}",
         lines[0]
     );
     assert!(
