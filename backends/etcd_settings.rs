@@ -7,9 +7,10 @@ use crate::config::{ConfigError, Secret, StoreSettings};
 
 use super::files::{read_file, read_pem, TlsFiles};
 
-/// One route's put with one server: backend, server, record, frontend, two
-/// middlewares, marker; and room for the guard's compares.
-const MIN_TXN_OPS: usize = 8;
+/// One route's put with one server: backend, server, record, frontend,
+/// every middleware havok writes (put or delete), marker (etcd counts a
+/// transaction's compares apart from its ops).
+const MIN_TXN_OPS: usize = 5 + crate::vulcand::HAVOK_MIDDLEWARES.len();
 
 /// The validated etcd settings.
 #[derive(Debug, Clone)]

@@ -9,11 +9,11 @@ use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
 use crate::ids::RouteKey;
 use crate::model::ServerSpec;
 use crate::sink::{RoutePut, SinkError};
-use crate::vulcand::server_value;
+use crate::vulcand::{server_value, HAVOK_MIDDLEWARES};
 
 /// The ops of one route's put besides its servers' (two each): backend,
-/// frontend, two middlewares (put or delete), marker.
-const ROUTE_OPS: usize = 5;
+/// frontend, each of havok's middlewares (put or delete), marker.
+pub(crate) const ROUTE_OPS: usize = 3 + HAVOK_MIDDLEWARES.len();
 
 impl Etcd3Sink {
     /// The transactions of one put: a route with more servers than one

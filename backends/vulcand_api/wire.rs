@@ -90,17 +90,25 @@ impl ApiFrontend {
     /// The shape `crate::vulcand::frontend_value` writes to etcd, so the
     /// reconciler compares like with like: zero settings are no settings.
     pub(super) fn normalized(&self) -> Value {
-        let mut value =
-            json!({"Type": self.kind, "BackendId": self.backend_id, "Route": self.route});
-        let zero = vulcand::frontend_settings_value(&Default::default());
-        match &self.settings {
-            Some(settings) if *settings != zero && !settings.is_null() => {
-                value["Settings"] = settings.clone();
-            }
-            _ => {}
-        }
-        value
+        let value = json!({"Type": self.kind, "BackendId": self.backend_id, "Route": self.route});
+        with_settings(
+            value,
+            &self.settings,
+            vulcand::frontend_settings_value(&Default::default()),
+        )
     }
+}
+
+/// `value` with the answer's `Settings`, unless they are `zero` (Vulcand
+/// answers every field, all zero when none was posted) or missing.
+fn with_settings(mut value: Value, settings: &Option<Value>, zero: Value) -> Value {
+    match settings {
+        Some(settings) if *settings != zero && !settings.is_null() => {
+            value["Settings"] = settings.clone();
+        }
+        _ => {}
+    }
+    value
 }
 
 /// engine.Backend.
@@ -117,15 +125,11 @@ pub(super) struct ApiBackend {
 impl ApiBackend {
     /// `crate::vulcand::backend_value`'s shape: zero settings are no settings.
     pub(super) fn normalized(&self) -> Value {
-        let mut value = json!({"Type": self.kind});
-        let zero = vulcand::backend_settings_value(&Default::default());
-        match &self.settings {
-            Some(settings) if *settings != zero && !settings.is_null() => {
-                value["Settings"] = settings.clone();
-            }
-            _ => {}
-        }
-        value
+        with_settings(
+            json!({"Type": self.kind}),
+            &self.settings,
+            vulcand::backend_settings_value(&Default::default()),
+        )
     }
 }
 

@@ -184,27 +184,21 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
-/// Accepts a list, or one comma-separated string (`HAVOK_LABEL_FILTER=a=b,c=d`).
-/// A list, or one string of lines.
+/// A list, or one string of lines (`HAVOK_ROUTE_DEFAULT`: a value may hold commas).
 fn line_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .lines()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
+    list_or_split(d, '\n')
 }
 
+/// Accepts a list, or one comma-separated string (`HAVOK_LABEL_FILTER=a=b,c=d`).
 fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list_or_split(d, ',')
+}
+
+/// A list as it is, or one string split at `separator`, items trimmed, empty ones dropped.
+fn list_or_split<'de, D: Deserializer<'de>>(
+    d: D,
+    separator: char,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -213,7 +207,7 @@ fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     }
     Ok(match OneOrMany::deserialize(d)? {
         OneOrMany::One(s) => s
-            .split(',')
+            .split(separator)
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from)
