@@ -302,7 +302,7 @@ mod tests {
             ),
             (
                 |r| r.etcd_max_txn_ops = 2,
-                "--etcd-max-txn-ops 2: expected at least 8",
+                "--etcd-max-txn-ops 2: expected at least 10",
             ),
         ];
         for (edit, want) in cases {
