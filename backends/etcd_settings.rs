@@ -7,10 +7,13 @@ use crate::config::{ConfigError, Secret, StoreSettings};
 
 use super::files::{read_file, read_pem, TlsFiles};
 
-/// One route's put with one server: backend, server, record, frontend,
-/// every middleware havok writes (put or delete), marker (etcd counts a
-/// transaction's compares apart from its ops).
-const MIN_TXN_OPS: usize = 5 + crate::vulcand::HAVOK_MIDDLEWARES.len();
+/// The ops of one route's put besides its servers' (two each): backend,
+/// frontend, each of havok's middlewares (put or delete), marker.
+pub(crate) const ROUTE_OPS: usize = 3 + crate::vulcand::HAVOK_MIDDLEWARES.len();
+
+/// One route's put with one server (and its record); etcd counts a
+/// transaction's compares apart from its ops.
+const MIN_TXN_OPS: usize = ROUTE_OPS + 2;
 
 /// The validated etcd settings.
 #[derive(Debug, Clone)]

@@ -139,6 +139,13 @@ impl ServerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The readable part, `<node>--<container>` (without the hex tag), for logs.
+    pub fn readable(&self) -> &str {
+        self.0
+            .split_once('.')
+            .map_or(&self.0, |(readable, _)| readable)
+    }
 }
 
 impl fmt::Display for ServerId {
@@ -258,6 +265,7 @@ mod tests {
         assert_ne!(a, ServerId::new("node-b", "web-1"));
         assert_ne!(a, ServerId::new("node-a", "web-2"));
         assert!(ServerId::new("node-a", "web-2").owned_by("node-a"));
+        assert_eq!(a.readable(), "node-a--web-1");
     }
 
     /// The readable part is cut, the id stays unique; an empty name still has one.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::ids::RouteKey;
-use crate::model::{RouteTable, ServerSpec};
+use crate::model::{RouteEntry, RouteTable, ServerSpec};
 use crate::sink::{Observed, Op, RoutePut, RouteState, ServerState};
 use crate::vulcand::RouteObjects;
 
@@ -72,53 +72,8 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
                 let live = own.values().filter(|s| s.url().is_some()).count();
                 let sole_owner = state.server_count <= live;
                 if settings_differ && !sole_owner {
-                    let mut mine = serde_json::Map::new();
-                    let mut theirs = serde_json::Map::new();
-                    let mut part = |name: &str, a: Value, b: Value| {
-                        if a != b {
-                            mine.insert(name.into(), a);
-                            theirs.insert(name.into(), b);
-                        }
-                    };
-                    let settings = |v: Option<&Value>| {
-                        v.and_then(|v| v.get("Settings"))
-                            .cloned()
-                            .unwrap_or(Value::Null)
-                    };
-                    part(
-                        "backend",
-                        settings(Some(&objects.backend)),
-                        settings(state.backend.as_ref()),
-                    );
-                    part(
-                        "frontend",
-                        settings(Some(&objects.frontend)),
-                        settings(state.frontend.as_ref()),
-                    );
-                    part(
-                        "middlewares",
-                        serde_json::to_value(&ours).unwrap_or_default(),
-                        serde_json::to_value(&state.middlewares).unwrap_or_default(),
-                    );
-                    out.conflicts.push(Conflict {
-                        key: key.clone(),
-                        ours: Value::Object(mine),
-                        theirs: Value::Object(theirs),
-                        containers: entry
-                            .servers
-                            .values()
-                            .map(|s| s.container.clone())
-                            .collect(),
-                        others: state
-                            .others
-                            .iter()
-                            .map(|id| {
-                                id.split_once('.')
-                                    .map_or(id.as_str(), |(readable, _)| readable)
-                                    .to_string()
-                            })
-                            .collect(),
-                    });
+                    out.conflicts
+                        .push(conflict(key, entry, &objects, &ours, state));
                 }
                 route_in_place = backend_ok && frontend_ok && middlewares_ok;
                 !route_in_place && (sole_owner || !settings_differ)
@@ -157,6 +112,63 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
         }
     }
     out
+}
+
+/// The conflict of a route whose settings differ from the store's, with
+/// only the parts that differ: the backend's or frontend's `Settings`, the
+/// middlewares; this node's containers and the other nodes' servers.
+fn conflict(
+    key: &RouteKey,
+    entry: &RouteEntry,
+    objects: &RouteObjects,
+    ours: &BTreeMap<String, Value>,
+    state: &RouteState,
+) -> Conflict {
+    let settings = |v: Option<&Value>| {
+        v.and_then(|v| v.get("Settings"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let parts = [
+        (
+            "backend",
+            settings(Some(&objects.backend)),
+            settings(state.backend.as_ref()),
+        ),
+        (
+            "frontend",
+            settings(Some(&objects.frontend)),
+            settings(state.frontend.as_ref()),
+        ),
+        (
+            "middlewares",
+            serde_json::to_value(ours).unwrap_or_default(),
+            serde_json::to_value(&state.middlewares).unwrap_or_default(),
+        ),
+    ];
+    let mut mine = serde_json::Map::new();
+    let mut theirs = serde_json::Map::new();
+    for (name, a, b) in parts {
+        if a != b {
+            mine.insert(name.into(), a);
+            theirs.insert(name.into(), b);
+        }
+    }
+    Conflict {
+        key: key.clone(),
+        ours: Value::Object(mine),
+        theirs: Value::Object(theirs),
+        containers: entry
+            .servers
+            .values()
+            .map(|s| s.container.clone())
+            .collect(),
+        others: state
+            .others
+            .iter()
+            .map(|id| id.readable().to_string())
+            .collect(),
+    }
 }
 
 /// Whether two stored objects are the same but for their `Settings`.

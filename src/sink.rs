@@ -128,9 +128,8 @@ pub struct RouteState {
     pub middlewares: BTreeMap<String, Value>,
     /// How many servers of every node the route has.
     pub server_count: usize,
-    /// The ids of the route's servers that other nodes wrote
-    /// (`<node>--<container>.<hex>`), to name them in a conflict.
-    pub others: Vec<String>,
+    /// The route's servers that other nodes wrote, to name them in a conflict.
+    pub others: Vec<ServerId>,
 }
 
 /// Why a sink call failed. Every variant names the store and the object.

@@ -229,7 +229,7 @@ impl RouteSink for Etcd2Sink {
                     state.server_count += 1;
                     let sid = ServerId::from_raw(server.name());
                     if !sid.owned_by(&self.node) {
-                        state.others.push(sid.as_str().to_string());
+                        state.others.push(sid.clone());
                     }
                     if sid.owned_by(&self.node) {
                         let key = self.layout.server_key(&id, &sid);

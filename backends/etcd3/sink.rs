@@ -88,7 +88,7 @@ impl RouteSink for Etcd3Sink {
                     state.server_count += 1;
                     let sid = ServerId::from_raw(sid);
                     if !sid.owned_by(&self.node) {
-                        state.others.push(sid.as_str().to_string());
+                        state.others.push(sid.clone());
                     }
                     // A key on another lease (an older one of this node)
                     // would expire unrefreshed: record-only, so it is rewritten.

@@ -6,14 +6,11 @@ use etcd_client::{Compare, CompareOp, DeleteOptions, PutOptions, Txn, TxnOp};
 
 use super::Etcd3Sink;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
+use crate::backends::etcd_settings::ROUTE_OPS;
 use crate::ids::RouteKey;
 use crate::model::ServerSpec;
 use crate::sink::{RoutePut, SinkError};
-use crate::vulcand::{server_value, HAVOK_MIDDLEWARES};
-
-/// The ops of one route's put besides its servers' (two each): backend,
-/// frontend, each of havok's middlewares (put or delete), marker.
-pub(crate) const ROUTE_OPS: usize = 3 + HAVOK_MIDDLEWARES.len();
+use crate::vulcand::server_value;
 
 impl Etcd3Sink {
     /// The transactions of one put: a route with more servers than one

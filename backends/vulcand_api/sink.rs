@@ -128,8 +128,8 @@ impl RouteSink for VulcandApiSink {
                 server_count: servers.len(),
                 others: servers
                     .iter()
-                    .filter(|s| !ServerId::from_raw(&s.id).owned_by(&self.node))
-                    .map(|s| s.id.clone())
+                    .map(|s| ServerId::from_raw(&s.id))
+                    .filter(|sid| !sid.owned_by(&self.node))
                     .collect(),
             };
             add_route(&mut seen, key, state, own);
