@@ -2,7 +2,7 @@
 //! should hold (`plan`), and what the store holds once they succeeded
 //! (`record`). The reconciler and the dry-run sink both use them; no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -46,6 +46,30 @@ pub struct Plan {
 /// object) is repaired. A route this node no longer wants loses its
 /// servers and is then removed if no other node has one on it.
 pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
+    plan_routes(desired, observed, observed.servers.keys())
+}
+
+/// [`plan`] for only the routes in `keys`, the ones an event touched:
+/// `desired` holds those of them this node wants, and routes outside `keys`
+/// are left as they are, unread and unwritten. For those routes the ops
+/// are the ones [`plan`] makes, in the same order.
+pub fn plan_within(desired: &RouteTable, observed: &Observed, keys: &BTreeSet<RouteKey>) -> Plan {
+    debug_assert!(desired.routes.keys().all(|key| keys.contains(key)));
+    plan_routes(
+        desired,
+        observed,
+        keys.iter()
+            .filter(|key| observed.servers.contains_key(*key)),
+    )
+}
+
+/// The ops of every route in `desired`, then the removals among the routes
+/// `held` names (routes the store holds servers of this node on).
+fn plan_routes<'a>(
+    desired: &RouteTable,
+    observed: &Observed,
+    held: impl Iterator<Item = &'a RouteKey>,
+) -> Plan {
     let mut out = Plan::default();
     let empty = BTreeMap::new();
     for (key, entry) in &desired.routes {
@@ -95,7 +119,8 @@ pub fn plan(desired: &RouteTable, observed: &Observed) -> Plan {
             }));
         }
     }
-    for (key, own) in &observed.servers {
+    for key in held {
+        let own = &observed.servers[key];
         let wanted = desired.routes.get(key);
         let stale = own
             .keys()

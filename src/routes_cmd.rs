@@ -50,7 +50,7 @@ pub async fn print_routes(config: &Config, json: bool) -> Result<(), RoutesError
         match route_container(c, &config.rules, &node) {
             Verdict::Routed(list) => routed.extend(list),
             Verdict::RoutedWithWarning(list, why) => {
-                eprintln!("havok: {} is partly routed: {why}", c.name);
+                eprintln!("havok: {} is routed, with a warning: {why}", c.name);
                 routed.extend(list);
             }
             Verdict::Refused(why) => eprintln!("havok: {} is not routed: {why}", c.name),

@@ -1,10 +1,12 @@
 //! What the daemon knows about itself, shared by the reconciler, the Docker
 //! watcher and the `--listen` endpoints: health of each side and the route table.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::gate::Waiting;
+use crate::ids::RouteKey;
 use crate::model::RouteTable;
 
 /// A cheap, cloneable handle on the daemon's state.
@@ -43,6 +45,19 @@ impl Status {
 
     pub fn set_table(&self, table: RouteTable) {
         self.inner.lock().unwrap().table = table;
+    }
+
+    /// Replaces the routes in `keys` with those of `part` (the ones of them
+    /// still wanted); returns the table's routes and servers after.
+    pub fn replace_routes(&self, keys: &BTreeSet<RouteKey>, part: &RouteTable) -> (usize, usize) {
+        let table = &mut self.inner.lock().unwrap().table;
+        for key in keys {
+            table.routes.remove(key);
+        }
+        table
+            .routes
+            .extend(part.routes.iter().map(|(k, e)| (k.clone(), e.clone())));
+        (table.routes.len(), table.server_count())
     }
 
     pub fn table(&self) -> RouteTable {

@@ -328,8 +328,12 @@ impl Watcher {
                 if !self.names.is_match(name) && action != "rename" {
                     return Ok(None);
                 }
-                tracing::debug!(container = name, action, "inspecting after event");
-                Ok(Some(match self.inspect(docker, &id).await? {
+                let started = std::time::Instant::now();
+                let inspected = self.inspect(docker, &id).await?;
+                // After the inspect, so that no log write delays it; `took`
+                // says when the event came (the latency bench reads both).
+                tracing::debug!(container = name, action, took = ?started.elapsed(), "inspected after event");
+                Ok(Some(match inspected {
                     Some(container) => DockerUpdate::Changed(container),
                     None => DockerUpdate::Gone {
                         id,

@@ -132,6 +132,44 @@ fn plans() {
     ];
     for (what, desired, observed, want) in cases {
         assert_eq!(plan(&desired, &observed).ops, want, "{what}");
+        assert_within_is_plan_of_those_routes(what, &desired, &observed);
+    }
+}
+
+/// `plan_within` for any set of routes makes exactly the ops `plan` makes
+/// for those routes, in the same order, and none for the others.
+fn assert_within_is_plan_of_those_routes(what: &str, desired: &RouteTable, observed: &Observed) {
+    let full = plan(desired, observed);
+    let every: Vec<RouteKey> = ["foo.local", "bar.local", "baz.local"]
+        .into_iter()
+        .map(RouteKey::host)
+        .collect();
+    for mask in 0..(1 << every.len()) {
+        let keys: BTreeSet<RouteKey> = every
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, k)| k.clone())
+            .collect();
+        let part = RouteTable {
+            routes: desired
+                .routes
+                .iter()
+                .filter(|(k, _)| keys.contains(*k))
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect(),
+        };
+        let want: Vec<&Op> = full
+            .ops
+            .iter()
+            .filter(|op| keys.contains(op.key()))
+            .collect();
+        let got = plan_within(&part, observed, &keys);
+        assert_eq!(
+            got.ops.iter().collect::<Vec<_>>(),
+            want,
+            "{what}, within {keys:?}"
+        );
     }
 }
 

@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 
 use super::Reconciler;
 use crate::docker::DockerUpdate;
+use crate::ids::RouteKey;
 use crate::metrics::ActionLabel;
 use crate::model::{route_container, Container, RouteTable, Verdict};
+use crate::probe::Answered;
 
 impl Reconciler {
     /// Folds Docker updates into the desired state; true when a listing came.
@@ -32,6 +34,7 @@ impl Reconciler {
                     }
                 }
                 DockerUpdate::Changed(c) => {
+                    self.touch(&c.id);
                     self.metrics
                         .docker_events
                         .get_or_create(&ActionLabel {
@@ -39,8 +42,10 @@ impl Reconciler {
                         })
                         .inc();
                     self.judge(&c);
+                    self.touch(&c.id);
                 }
                 DockerUpdate::Gone { id, reason } => {
+                    self.touch(&id);
                     self.metrics
                         .docker_events
                         .get_or_create(&ActionLabel {
@@ -54,6 +59,24 @@ impl Reconciler {
             }
         }
         full
+    }
+
+    /// A probe answered: true when its server is now ready to be written.
+    pub(super) fn answered(&mut self, answer: &Answered) -> bool {
+        let wanted = self.gate.answered(answer);
+        if wanted {
+            self.touch(&answer.container);
+        }
+        wanted
+    }
+
+    /// Marks the routes container `id` is on now as touched: called before
+    /// and after a change, so the routes it left are planned too.
+    fn touch(&mut self, id: &str) {
+        if let Some(routes) = self.containers.get(id) {
+            self.touched
+                .extend(routes.iter().map(|(spec, _)| spec.key.clone()));
+        }
     }
 
     /// Runs the model on one container and keeps its servers (or warns once).
@@ -84,7 +107,7 @@ impl Reconciler {
             Verdict::RoutedWithWarning(routes, refusal) => {
                 let text = refusal.to_string();
                 if self.refused.get(&c.id) != Some(&text) {
-                    tracing::warn!(container = %c.name, "partly routed: {text}");
+                    tracing::warn!(container = %c.name, "routed, with a warning: {text}");
                     self.refused.insert(c.id.clone(), text);
                 }
                 self.containers.insert(c.id.clone(), routes);
@@ -108,11 +131,21 @@ impl Reconciler {
 
     /// The routes of every routed container whose server is ready.
     pub(super) fn desired(&self) -> RouteTable {
+        self.desired_where(|_| true)
+    }
+
+    /// The same, for only the routes in `keys`.
+    pub(super) fn desired_within(&self, keys: &BTreeSet<RouteKey>) -> RouteTable {
+        self.desired_where(|key| keys.contains(key))
+    }
+
+    fn desired_where(&self, wanted: impl Fn(&RouteKey) -> bool) -> RouteTable {
         let gate = &self.gate;
+        let wanted = &wanted;
         RouteTable::build(self.containers.iter().flat_map(|(id, routes)| {
             routes
                 .iter()
-                .filter(move |(_, s)| gate.is_ready(id, &s.url))
+                .filter(move |(spec, s)| wanted(&spec.key) && gate.is_ready(id, &s.url))
         }))
     }
 }

@@ -3,7 +3,8 @@
 //! at every resync, keepalive and shutdown.
 //!
 //! An event changes the desired state of one container and writes only the
-//! difference against what this node last wrote (the cache); a listing
+//! difference against what this node last wrote (the cache), for only the
+//! routes that container is or was on (`touched`); a listing
 //! (start, resync, reconnect) re-reads the store and repairs any drift. Any
 //! failure drops the cache, and a full pass is retried with backoff.
 //!
@@ -15,7 +16,7 @@ mod desired;
 mod passes;
 mod report;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -83,6 +84,9 @@ pub struct Reconciler {
     container_conflicts: HashMap<RouteKey, String>,
     /// What this node last wrote or read; `None` forces a full pass.
     cache: Option<Observed>,
+    /// Routes whose desired state may have changed since the last pass: the
+    /// only ones the next incremental pass builds, plans and publishes.
+    touched: BTreeSet<RouteKey>,
     have_listing: bool,
     passes: u32,
     backoff: Backoff,
@@ -115,6 +119,7 @@ impl Reconciler {
             conflicts: HashMap::new(),
             container_conflicts: HashMap::new(),
             cache: None,
+            touched: BTreeSet::new(),
             have_listing: false,
             passes: 0,
             backoff,
@@ -143,9 +148,9 @@ impl Reconciler {
             let work = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(answer) = answers.recv() => {
-                    let mut wanted = self.gate.answered(&answer);
+                    let mut wanted = self.answered(&answer);
                     while let Ok(more) = answers.try_recv() {
-                        wanted |= self.gate.answered(&more);
+                        wanted |= self.answered(&more);
                     }
                     if !wanted || !self.have_listing || retry_at.is_some() {
                         continue;

@@ -12,13 +12,15 @@ use super::{gc_due, Reconciler};
 use crate::ids::RouteKey;
 use crate::metrics::{BackendLabel, WriteLabels};
 use crate::model::RouteTable;
-use crate::plan::{plan, record};
+use crate::plan::{plan, plan_within, record};
 use crate::sink::{Op, SinkError};
 
 impl Reconciler {
     /// Re-reads the store and repairs every difference; collects orphans now and then.
     pub(super) async fn full_pass(&mut self) -> Result<(), SinkError> {
         let started = Instant::now();
+        // This pass builds and plans every route.
+        self.touched.clear();
         self.sink.connect().await?;
         // Every routed container's routes, ready or not: a server the store
         // already holds is ready without a probe.
@@ -35,7 +37,7 @@ impl Reconciler {
         let (keys_read, bytes_read) = (observed.keys_read, observed.bytes_read);
         self.metrics.keys_read.inc_by(keys_read);
         let plan = plan(&desired, &observed);
-        self.warn_conflicts(&plan.conflicts);
+        self.warn_conflicts(&plan.conflicts, None);
         self.write(&plan.ops).await?;
         record(&mut observed, &plan.ops);
         self.passes += 1;
@@ -75,13 +77,19 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Writes the difference between the desired state and the cache.
+    /// Writes the difference between the desired state and the cache, for
+    /// the routes touched since the last pass only: the work of an event
+    /// does not grow with the routes this node holds.
     pub(super) async fn incremental(&mut self) -> Result<(), SinkError> {
-        let desired = self.desired();
-        self.publish(&desired);
+        let touched = std::mem::take(&mut self.touched);
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let desired = self.desired_within(&touched);
+        self.publish_within(&desired, &touched);
         let cache = self.cache.as_ref().expect("incremental needs a cache");
-        let plan = plan(&desired, cache);
-        self.warn_conflicts(&plan.conflicts);
+        let plan = plan_within(&desired, cache, &touched);
+        self.warn_conflicts(&plan.conflicts, Some(&touched));
         self.write(&plan.ops).await?;
         if let Some(cache) = self.cache.as_mut() {
             record(cache, &plan.ops);
@@ -93,10 +101,14 @@ impl Reconciler {
         if ops.is_empty() {
             return Ok(());
         }
-        for op in ops {
-            log_op(op, self.settings.dry_run);
-        }
+        let started = Instant::now();
         self.sink.apply(ops).await?;
+        // Once written: a log write does not delay the store's, and the
+        // lines say what the store holds now. `took` is the whole apply.
+        let took = started.elapsed();
+        for op in ops {
+            log_op(op, self.settings.dry_run, took);
+        }
         let backend = self.sink.name().to_string();
         for op in ops {
             self.metrics

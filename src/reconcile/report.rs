@@ -2,6 +2,7 @@
 //! warn-once texts for routes that disagree, and one log line per write.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::Reconciler;
 use crate::ids::RouteKey;
@@ -10,16 +11,39 @@ use crate::plan::Conflict;
 use crate::sink::Op;
 
 impl Reconciler {
+    /// After a full pass: the whole table to the metrics and `/routes`.
     pub(super) fn publish(&mut self, desired: &RouteTable) {
         self.metrics.routes.set(desired.routes.len() as i64);
         self.metrics.servers.set(desired.server_count() as i64);
-        // Containers of this node that disagree about a route's frontend
-        // settings: the first by name wins; warn once per route and text.
+        self.warn_container_conflicts(desired, None);
+        self.status.set_table(desired.clone());
+        self.status.set_waiting(self.gate.waiting());
+    }
+
+    /// After an incremental pass: only the routes in `keys` (`desired`
+    /// holds those of them this node still wants) change in `/routes`.
+    pub(super) fn publish_within(&mut self, desired: &RouteTable, keys: &BTreeSet<RouteKey>) {
+        let (routes, servers) = self.status.replace_routes(keys, desired);
+        self.metrics.routes.set(routes as i64);
+        self.metrics.servers.set(servers as i64);
+        self.warn_container_conflicts(desired, Some(keys));
+        self.status.set_waiting(self.gate.waiting());
+    }
+
+    /// Containers of this node that disagree about a route's frontend
+    /// settings: the first by name wins; warn once per route and text.
+    /// `desired` covers the routes in `scope` (all routes when `None`).
+    fn warn_container_conflicts(
+        &mut self,
+        desired: &RouteTable,
+        scope: Option<&BTreeSet<RouteKey>>,
+    ) {
         self.container_conflicts.retain(|key, _| {
-            desired
-                .routes
-                .get(key)
-                .is_some_and(|e| !e.conflicts.is_empty())
+            scope.is_some_and(|keys| !keys.contains(key))
+                || desired
+                    .routes
+                    .get(key)
+                    .is_some_and(|e| !e.conflicts.is_empty())
         });
         for (key, entry) in &desired.routes {
             if entry.conflicts.is_empty() {
@@ -43,16 +67,20 @@ impl Reconciler {
                 self.container_conflicts.insert(key.clone(), text);
             }
         }
-        self.status.set_table(desired.clone());
-        self.status.set_waiting(self.gate.waiting());
     }
 
-    /// Warns once per route and text. Every plan covers every desired route,
-    /// so a route absent from `conflicts` has none now: forget it, or the map
-    /// would grow with every route that ever had a conflict.
-    pub(super) fn warn_conflicts(&mut self, conflicts: &[Conflict]) {
+    /// Warns once per route and text. A plan covers every desired route in
+    /// `scope` (all when `None`), so a route there absent from `conflicts`
+    /// has none now: forget it, or the map would grow with every route that
+    /// ever had a conflict.
+    pub(super) fn warn_conflicts(
+        &mut self,
+        conflicts: &[Conflict],
+        scope: Option<&BTreeSet<RouteKey>>,
+    ) {
         let now: BTreeSet<&RouteKey> = conflicts.iter().map(|c| &c.key).collect();
-        self.conflicts.retain(|key, _| now.contains(key));
+        self.conflicts
+            .retain(|key, _| now.contains(key) || scope.is_some_and(|keys| !keys.contains(key)));
         for c in conflicts {
             let text = format!(
                 "this node's {} want route settings {}, the store has {} (set by another node: its servers {}); leaving it as it is",
@@ -69,22 +97,22 @@ impl Reconciler {
     }
 }
 
-pub(super) fn log_op(op: &Op, dry_run: bool) {
+pub(super) fn log_op(op: &Op, dry_run: bool, took: Duration) {
     let would = if dry_run { "would " } else { "" };
     match op {
         Op::Put(put) => {
             for s in &put.servers {
-                tracing::info!(host = %put.key, server = %s.id, url = %s.url, container = %s.container, "{would}add server");
+                tracing::info!(host = %put.key, server = %s.id, url = %s.url, container = %s.container, ?took, "{would}add server");
             }
             if put.rewrite_route {
-                tracing::info!(host = %put.key, "{would}write frontend and backend");
+                tracing::info!(host = %put.key, ?took, "{would}write frontend and backend");
             }
         }
         Op::DeleteServer { key, server } => {
-            tracing::info!(host = %key, server = %server, "{would}remove server");
+            tracing::info!(host = %key, server = %server, ?took, "{would}remove server");
         }
         Op::RemoveRouteIfEmpty { key } => {
-            tracing::info!(host = %key, "{would}remove route if no server remains")
+            tracing::info!(host = %key, ?took, "{would}remove route if no server remains")
         }
     }
 }

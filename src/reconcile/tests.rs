@@ -4,7 +4,7 @@
 use super::*;
 use std::collections::BTreeSet;
 
-use crate::model::Container;
+use crate::model::{Container, RouteTable};
 use crate::plan::{record, Conflict};
 use crate::sink::Op;
 
@@ -130,14 +130,23 @@ fn conflicts_are_forgotten_when_they_end() {
         containers: vec!["web-1".into()],
         others: vec!["node-b--web-2".into()],
     };
-    r.warn_conflicts(&[conflict("a.local"), conflict("b.local")]);
+    r.warn_conflicts(&[conflict("a.local"), conflict("b.local")], None);
     assert_eq!(r.conflicts.len(), 2);
-    r.warn_conflicts(&[conflict("b.local")]);
+    // A plan of a.local only says nothing about b.local.
+    let only_a = BTreeSet::from([RouteKey::host("a.local")]);
+    r.warn_conflicts(&[], Some(&only_a));
     assert_eq!(
         r.conflicts.keys().collect::<Vec<_>>(),
         vec![&RouteKey::host("b.local")]
     );
-    r.warn_conflicts(&[]);
+    r.warn_conflicts(&[conflict("a.local")], Some(&only_a));
+    assert_eq!(r.conflicts.len(), 2);
+    r.warn_conflicts(&[conflict("b.local")], None);
+    assert_eq!(
+        r.conflicts.keys().collect::<Vec<_>>(),
+        vec![&RouteKey::host("b.local")]
+    );
+    r.warn_conflicts(&[], None);
     assert!(r.conflicts.is_empty(), "{:?}", r.conflicts);
 }
 
@@ -184,4 +193,102 @@ async fn deregister_after_a_cut_short_pass_removes_its_writes() {
         .expect("the reconciler stops")
         .unwrap();
     assert_eq!(servers(&store), 0, "{:?}", store.lock().unwrap().servers);
+}
+
+/// A container on `host` (its own route), published on port 32000 + `n`.
+fn container_on(name: &str, host: &str, n: u16) -> Container {
+    Container {
+        hostname: host.into(),
+        ..container(name, n)
+    }
+}
+
+/// The store a reconciler wrote and the `/routes` table it published after
+/// a listing of `listed` and then `events`, each written by its own
+/// incremental pass.
+async fn after_events(listed: Vec<Container>, events: Vec<DockerUpdate>) -> (Observed, RouteTable) {
+    let sink = StallingSink::default();
+    let store = sink.store.clone();
+    let status = Status::default();
+    let mut r = Reconciler::new(
+        Box::new(sink),
+        settings(),
+        status.clone(),
+        Metrics::default(),
+    );
+    assert!(r.absorb(vec![DockerUpdate::Listing(listed)]));
+    r.full_pass().await.unwrap();
+    for event in events {
+        assert!(!r.absorb(vec![event]));
+        r.incremental().await.unwrap();
+    }
+    let written = store.lock().unwrap().clone();
+    (written, status.table())
+}
+
+/// Each row: a listing, then events written one incremental pass each. The
+/// store and `/routes` end as one full pass over the final containers makes
+/// them, though each event's pass planned only the routes it touched.
+#[tokio::test]
+async fn incremental_passes_end_where_a_full_pass_does() {
+    let (one, two, three) = (
+        container_on("web-1", "shared", 1),
+        container_on("web-2", "shared", 2),
+        container_on("web-3", "alone", 3),
+    );
+    // web-1 itself (the same id) on another route and port.
+    let moved = Container {
+        id: one.id.clone(),
+        ..container_on("web-1", "elsewhere", 9)
+    };
+    let gone = |c: &Container| DockerUpdate::Gone {
+        id: c.id.clone(),
+        reason: "kill".into(),
+    };
+    // (what, listed, events, the containers at the end)
+    type Case = (
+        &'static str,
+        Vec<Container>,
+        Vec<DockerUpdate>,
+        Vec<Container>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a second server on a route, then a route of its own",
+            vec![one.clone()],
+            vec![
+                DockerUpdate::Changed(two.clone()),
+                DockerUpdate::Changed(three.clone()),
+            ],
+            vec![one.clone(), two.clone(), three.clone()],
+        ),
+        (
+            "one of two servers goes, then a route's last",
+            vec![one.clone(), two.clone(), three.clone()],
+            vec![gone(&one), gone(&three)],
+            vec![two.clone()],
+        ),
+        (
+            "a container moves to another route and port",
+            vec![one.clone(), three.clone()],
+            vec![DockerUpdate::Changed(moved.clone())],
+            vec![moved, three.clone()],
+        ),
+        (
+            "a container renamed out of the pattern leaves its route",
+            vec![one.clone(), two.clone()],
+            vec![DockerUpdate::Changed(Container {
+                name: "db-1".into(),
+                ..one.clone()
+            })],
+            vec![two.clone()],
+        ),
+    ];
+    for (what, listed, events, last) in cases {
+        let incremental = after_events(listed, events).await;
+        let full = after_events(last, vec![]).await;
+        assert_eq!(incremental.0.servers, full.0.servers, "{what}: store");
+        assert_eq!(incremental.1, full.1, "{what}: /routes");
+        assert!(!full.1.routes.is_empty(), "{what}: something is routed");
+    }
 }
