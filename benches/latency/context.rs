@@ -114,6 +114,14 @@ impl Context<'_> {
             .collect()
     }
 
+    /// `<scope>x-<kind>000`, …: the benchmark's own containers that havok's
+    /// `--names ^<scope>-` leaves alone.
+    pub fn unrouted_names(&self, kind: &str, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|i| format!("{}x-{kind}{i:03}", self.scope))
+            .collect()
+    }
+
     /// The key of the server `node` writes for fleet container `name`.
     pub fn server_key(&self, node: &str, name: &str) -> String {
         self.layout
@@ -126,7 +134,8 @@ impl Context<'_> {
     }
 
     /// Starts havok on the fixture's containers only, logging as operators run it
-    /// (info) plus the reconciler's debug line "full pass done" with its reads.
+    /// (info) plus the reconciler's debug line "full pass done" with its reads
+    /// and the watcher's "inspected after event" (the stages of a route).
     pub fn spawn_havok(&self, node: &str, resync: &str) -> Havok {
         self.spawn_probing(node, resync, "none")
     }
@@ -145,7 +154,7 @@ impl Context<'_> {
             "--log-format",
             "json",
             "--log-level",
-            "info,havok::reconcile=debug",
+            "info,havok::reconcile=debug,havok::docker=debug",
             // Route latency is measured without the readiness probe, which
             // waits for the app and would mix its start-up time into the rows;
             // the probe phase measures it on its own.

@@ -17,6 +17,7 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, EventsOptions};
 use bollard::Docker;
 use futures_util::{stream, StreamExt};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use havok::testkit::{images, try_docker};
@@ -151,6 +152,8 @@ pub struct DockerEvent {
 /// Container events of this benchmark's containers, as they arrive.
 pub struct DockerEvents {
     seen: Arc<Mutex<Vec<DockerEvent>>>,
+    /// Woken at every event, so a waiter reacts at once (no polling lag).
+    arrived: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -166,7 +169,8 @@ impl DockerEvents {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs().saturating_sub(1))
             .unwrap_or(0);
-        let (docker, record) = (docker.clone(), seen.clone());
+        let arrived: Arc<Notify> = Arc::default();
+        let (docker, record, wake) = (docker.clone(), seen.clone(), arrived.clone());
         let task = tokio::spawn(async move {
             let mut events = docker.events(Some(EventsOptions {
                 since: Some(since.to_string()),
@@ -193,9 +197,29 @@ impl DockerEvents {
                         name: attributes.get("name").cloned().unwrap_or_default(),
                         signal: attributes.get("signal").cloned(),
                     });
+                wake.notify_waiters();
             }
         });
-        DockerEvents { seen, task }
+        DockerEvents {
+            seen,
+            arrived,
+            task,
+        }
+    }
+
+    /// Waits for the first `action` event of container `name`, woken by
+    /// its arrival: what a bridge reacting to it would see.
+    pub async fn wait(&self, name: &str, action: &str) -> DockerEvent {
+        loop {
+            let next = self.arrived.notified();
+            tokio::pin!(next);
+            // Registered before looking, so an event in between still wakes it.
+            next.as_mut().enable();
+            if let Some(event) = self.find(name, action, None) {
+                return event;
+            }
+            next.await;
+        }
     }
 
     /// The time of the first `action` event of container `name` (of a

@@ -100,7 +100,7 @@ async fn bench(backend: Backend, sizes: &Sizes) -> Report {
     let ctx = Context::start(backend, sizes).await;
     let mut report = ctx.report();
     let mut main = warmup::run(&ctx).await;
-    let sequential = sequential::run(&ctx, &mut report).await;
+    let sequential = sequential::run(&ctx, &mut report, &main).await;
     let idle = idle::run(&ctx, main.pid()).await;
     let bursts = burst::run(&ctx, &mut report, main.pid()).await;
     let end = finish(&mut main).await;

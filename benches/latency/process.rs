@@ -1,6 +1,9 @@
 //! havok under measurement: what its log says about each full pass, and what
 //! it costs as the kernel counts it (`/proc/<pid>/status` and `/proc/<pid>/stat`).
 
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
 use serde_json::Value;
 
 use havok::testkit::Havok;
@@ -80,6 +83,63 @@ pub fn passes(havok: &Havok) -> Vec<Pass> {
                 servers: n("servers"),
                 took_ms: f["took"].as_str().map_or(f64::NAN, debug_duration_ms),
             }
+        })
+        .collect()
+}
+
+/// How havok handled one container's start, by its own log's clock (the
+/// same wall clock as Docker's event stamps and the store record's).
+#[derive(Debug, Clone, Copy)]
+pub struct Handled {
+    /// The `start` event reached havok (the inspect line less its `took`).
+    pub arrived: SystemTime,
+    /// Its one inspect answered.
+    pub inspected: SystemTime,
+    /// The write of its server began (the `add server` line less its `took`).
+    pub writing: SystemTime,
+    /// The store answered that write.
+    pub written: SystemTime,
+}
+
+/// Each container's first start as havok logged it, by name: its
+/// `inspected after event` line (`havok::docker` at debug) and its first
+/// `add server` line (info), each with the `took` of what it followed.
+pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
+    let mut inspected: HashMap<String, (SystemTime, Duration)> = HashMap::new();
+    let mut written: HashMap<String, (SystemTime, Duration)> = HashMap::new();
+    for line in havok.log_text().lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let f = &v["fields"];
+        let (Some(at), Some(took), Some(container)) = (
+            v["timestamp"]
+                .as_str()
+                .and_then(|t| humantime::parse_rfc3339(t).ok()),
+            f["took"].as_str().map(debug_duration_ms),
+            f["container"].as_str(),
+        ) else {
+            continue;
+        };
+        let took = Duration::from_secs_f64(took.max(0.0) / 1e3);
+        let into = match f["message"].as_str() {
+            Some("inspected after event") if f["action"] == "start" => &mut inspected,
+            Some("add server") => &mut written,
+            _ => continue,
+        };
+        into.entry(container.to_string()).or_insert((at, took));
+    }
+    inspected
+        .into_iter()
+        .filter_map(|(name, (inspected, inspect))| {
+            let (written, write) = *written.get(&name)?;
+            let handled = Handled {
+                arrived: inspected - inspect,
+                inspected,
+                writing: written - write,
+                written,
+            };
+            Some((name, handled))
         })
         .collect()
 }

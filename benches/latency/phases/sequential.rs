@@ -1,10 +1,14 @@
 //! N sequential starts, each stopped with SIGTERM once routed: how long a new
 //! container waits for its route and a stopping one keeps it, against the
-//! floors of the store (one bare write) and of Docker (event delivery, inspect).
+//! floors of the store (one bare write) and of Docker (event delivery, inspect),
+//! sampled on a quiet host and right after a start of a container havok ignores.
 
 use std::time::{Instant, SystemTime};
 
+use havok::testkit::Havok;
+
 use crate::context::{sid, until, Context, Routed, NODE, ONE};
+use crate::process::handled;
 use crate::report::{ms_between, Report, Stats};
 
 /// `docker stop -t` here: `kill` (SIGTERM) and `die` this many seconds apart.
@@ -14,19 +18,27 @@ const STOP_GRACE: u32 = 2;
 pub struct Sequential {
     pub route: Stats,
     /// The sum of the floors' p50s: Docker's event delivery, one inspect,
-    /// one bare store write. What havok cannot go below.
+    /// one bare store write, each sampled on a quiet host.
     pub floors_p50: f64,
+    /// The same chain right after a start, as any bridge meets it: the p50
+    /// of event delivery + inspect + bare write for a container havok
+    /// ignores. What havok cannot go below.
+    pub after_start: Stats,
     /// Servers removed before their container's `die` event, of `n`.
     pub before_die: usize,
     pub n: usize,
 }
 
-pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
+pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Sequential {
     let (store, events, fleet) = (&ctx.store, &ctx.events, &ctx.fleet);
     ctx.say(&format!("{} sequential starts and stops", ctx.sizes.n));
     let like = ctx.server_key(NODE, &format!("{}-s000", ctx.scope));
     let seq = ctx.names("s", ctx.sizes.n);
     fleet.create(&seq).await;
+    let shadows = ctx.unrouted_names("f", ctx.sizes.n);
+    fleet.create(&shadows).await;
+    let mut after_start_ms = Vec::new();
+    let mut after_start_parts: [Vec<f64>; 3] = Default::default();
     let mut route_ms = Vec::new();
     let mut complete_ms = Vec::new();
     let mut floor = Vec::new();
@@ -34,12 +46,15 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
     let mut inspect_ms = Vec::new();
     let mut gone_at = Vec::new();
     let mut stopping = Vec::new();
+    // Per start: Docker's event stamp and when the server was seen in the store.
+    let mut routed = Vec::new();
     for (i, name) in seq.iter().enumerate() {
         let sid = sid(NODE, name);
         // The floor is sampled between the starts, so both see the same load.
         floor.push(store.floor(i, &like).await);
         let Routed { mark, put, started } = ctx.start_routed(NODE, name).await;
         route_ms.push(ms_between(put, started));
+        routed.push((name.clone(), started, put));
         // Vulcand routes a new host once its frontend exists too; etcd v3
         // writes both in one transaction, the other stores one after the other.
         let frontend = ctx.frontend_key(name);
@@ -68,13 +83,20 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
             })
             .await,
         );
+        let parts = after_start(ctx, &shadows[i], i, &like).await;
+        after_start_ms.push(parts.iter().sum());
+        for (row, part) in after_start_parts.iter_mut().zip(parts) {
+            row.push(part);
+        }
     }
+    tokio::task::block_in_place(|| fleet.remove(&shadows));
     tokio::task::block_in_place(|| {
         for mut child in stopping {
             let _ = child.wait();
         }
     });
     let (from_kill, from_die, before_die) = removals(ctx, &seq, &gone_at).await;
+    stages(report, havok, &routed);
     tokio::task::block_in_place(|| fleet.remove(&seq));
     let route = report.dist(
         "route_ms",
@@ -124,6 +146,26 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
         before_die,
         seq.len(),
     );
+    let after_start = report.dist(
+        "floor_after_start_ms",
+        "floor right after a start: event + inspect + bare write",
+        "ms",
+        &after_start_ms,
+    );
+    let part_names = [
+        (
+            "floor_after_start_event_ms",
+            "  of which: start event -> a subscriber",
+        ),
+        ("floor_after_start_inspect_ms", "  of which: one inspect"),
+        (
+            "floor_after_start_write_ms",
+            "  of which: one bare write -> seen",
+        ),
+    ];
+    for ((key, metric), values) in part_names.into_iter().zip(after_start_parts) {
+        report.dist(key, metric, "ms", &values);
+    }
     let floors_p50 = store_floor.p50 + event_floor.p50 + inspect_floor.p50;
     report.value(
         "floors_p50_ms",
@@ -140,8 +182,75 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report) -> Sequential {
     Sequential {
         route,
         floors_p50,
+        after_start,
         before_die,
         n: seq.len(),
+    }
+}
+
+/// The floor of a route right after a start, as a bridge meets it: starts
+/// `shadow` (a container havok ignores) and, the moment its `start` event
+/// arrives, inspects it and makes one bare write. Milliseconds of Docker's
+/// delivery, the inspect, and the write until the watch saw it.
+async fn after_start(ctx: &Context<'_>, shadow: &str, i: usize, like: &str) -> [f64; 3] {
+    let react = async {
+        let event = tokio::time::timeout(ONE, ctx.events.wait(shadow, "start"))
+            .await
+            .unwrap_or_else(|_| panic!("no start event of {shadow} within {ONE:?}"));
+        let inspecting = Instant::now();
+        if let Err(e) = ctx.docker.inspect_container(shadow, None).await {
+            panic!("inspect {shadow}: {e}");
+        }
+        let inspect = inspecting.elapsed().as_secs_f64() * 1e3;
+        // Write numbers after the quiet floor's, so every key is new.
+        let write = ctx.store.floor(ctx.sizes.n + i, like).await;
+        [ms_between(event.arrived, event.at), inspect, write]
+    };
+    let names = [shadow.to_string()];
+    let ((), floor) = tokio::join!(ctx.fleet.start(&names, 1), react);
+    floor
+}
+
+/// Where each route's time went, by havok's own log: Docker's delivery of
+/// the event to havok, havok's inspect, havok's own work up to the write,
+/// the store's answer, and the store's change reaching the watcher.
+fn stages(report: &mut Report, havok: &Havok, routed: &[(String, SystemTime, SystemTime)]) {
+    let handled = handled(havok);
+    let mut rows: [Vec<f64>; 5] = Default::default();
+    for (name, started, seen) in routed {
+        let Some(h) = handled.get(name) else {
+            panic!("havok's log has no inspect and write of {name}'s start");
+        };
+        let times = [
+            *started,
+            h.arrived,
+            h.inspected,
+            h.writing,
+            h.written,
+            *seen,
+        ];
+        for (i, pair) in times.windows(2).enumerate() {
+            rows[i].push(ms_between(pair[1], pair[0]));
+        }
+    }
+    let names = [
+        ("stage_delivery_ms", "stage: start event -> havok has it"),
+        ("stage_inspect_ms", "stage: havok's inspect"),
+        (
+            "stage_havok_ms",
+            "stage: havok's own work (inspected -> write sent)",
+        ),
+        (
+            "stage_write_ms",
+            "stage: store writes (sent -> all answered)",
+        ),
+        (
+            "stage_watch_ms",
+            "stage: store answered -> seen by a watcher",
+        ),
+    ];
+    for ((key, metric), values) in names.into_iter().zip(rows) {
+        report.dist(key, metric, "ms", &values);
     }
 }
 
