@@ -231,7 +231,7 @@ pub struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
 
-    /// Log level or tracing filter (info, debug, havok=debug). [default: info]
+    /// Log level, or a level per target (info, debug, havok=debug,info). [default: info]
     #[arg(long, value_name = "LEVEL", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,

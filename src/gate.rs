@@ -47,7 +47,9 @@ impl Drop for InFlight {
 
 pub struct Gate {
     rules: ProbeRules,
-    http: reqwest::Client,
+    /// Built at the first probe: with `--probe none`, or before any
+    /// container is probed, havok pays nothing for an HTTP client.
+    http: Option<reqwest::Client>,
     answered: mpsc::Sender<Answered>,
     /// Ready server URLs by container id.
     ready: HashMap<String, BTreeSet<String>>,
@@ -64,7 +66,7 @@ impl Gate {
     pub fn new(rules: ProbeRules, answered: mpsc::Sender<Answered>) -> Gate {
         Gate {
             rules,
-            http: probe::client(),
+            http: None,
             answered,
             ready: HashMap::new(),
             probing: BTreeMap::new(),
@@ -143,8 +145,9 @@ impl Gate {
                 }
                 Readiness::Probe(p) => {
                     tracing::debug!(container = %c.name, probe = %p.target, "waiting for the upstream to answer");
+                    let http = self.http.get_or_insert_with(probe::client);
                     let handle = probe::spawn(
-                        self.http.clone(),
+                        http.clone(),
                         c.id.clone(),
                         c.name.clone(),
                         url.clone(),

@@ -205,14 +205,17 @@ pub(super) fn log_json(raw: &RawConfig) -> Result<bool, ConfigError> {
     }
 }
 
-/// `--log-level`, checked by the filter that will use it.
+/// `--log-level`, checked by the filter that will use it: a level, and
+/// `target=level` pairs (tracing's `Targets` syntax).
 pub(super) fn log_level(raw: &RawConfig) -> Result<String, ConfigError> {
-    tracing_subscriber::EnvFilter::try_new(&raw.log_level).map_err(|e| {
-        invalid(format!(
-            "--log-level {:?}: expected a level such as info or debug ({e})",
-            raw.log_level
-        ))
-    })?;
+    raw.log_level
+        .parse::<tracing_subscriber::filter::Targets>()
+        .map_err(|e| {
+            invalid(format!(
+                "--log-level {:?}: expected a level such as info or debug ({e})",
+                raw.log_level
+            ))
+        })?;
     Ok(raw.log_level.clone())
 }
 

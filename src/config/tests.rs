@@ -112,7 +112,7 @@ fn defaults() {
 /// Each row: bad input and a piece of the one-line error that must name it.
 #[test]
 fn bad_values_are_one_line_errors() {
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--node-id", "a/b"], "--node-id \"a/b\": expected letters"),
         (
             &["-names", "(["],
@@ -147,6 +147,10 @@ fn bad_values_are_one_line_errors() {
         ),
         (&["--log-format", "xml"], "--log-format \"xml\""),
         (
+            &["--log-level", "havok=loud"],
+            "--log-level \"havok=loud\": expected a level such as info or debug",
+        ),
+        (
             &["--probe", "udp"],
             "--probe \"udp\": expected http, tcp or none",
         ),
@@ -160,6 +164,23 @@ fn bad_values_are_one_line_errors() {
             let err = Config::load(&cli(args)).unwrap_err().to_string();
             assert!(err.contains(want), "{args:?}: {err}");
             assert!(!err.contains('\n'), "{args:?}: more than one line: {err}");
+            Ok(())
+        });
+    }
+}
+
+/// `--log-level` takes a level and `target=level` pairs, as documented.
+#[test]
+fn log_levels() {
+    for level in [
+        "info",
+        "warn",
+        "havok=debug",
+        "info,havok::reconcile=debug,havok::docker=debug",
+    ] {
+        Jail::expect_with(|_| {
+            let config = Config::load(&cli(&["--log-level", level])).expect(level);
+            assert_eq!(config.log_level, level);
             Ok(())
         });
     }
