@@ -33,7 +33,7 @@ impl Reconciler {
         let mut observed = self.sink.observe(&keys).await?;
         self.gate.adopt(&self.containers, &observed);
         let desired = self.desired();
-        self.publish(&desired);
+        self.publish(&desired, None);
         let (keys_read, bytes_read) = (observed.keys_read, observed.bytes_read);
         self.metrics.keys_read.inc_by(keys_read);
         let plan = plan(&desired, &observed);
@@ -86,7 +86,7 @@ impl Reconciler {
             return Ok(());
         }
         let desired = self.desired_within(&touched);
-        self.publish_within(&desired, &touched);
+        self.publish(&desired, Some(&touched));
         let cache = self.cache.as_ref().expect("incremental needs a cache");
         let plan = plan_within(&desired, cache, &touched);
         self.warn_conflicts(&plan.conflicts, Some(&touched));

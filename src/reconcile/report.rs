@@ -11,22 +11,20 @@ use crate::plan::Conflict;
 use crate::sink::Op;
 
 impl Reconciler {
-    /// After a full pass: the whole table to the metrics and `/routes`.
-    pub(super) fn publish(&mut self, desired: &RouteTable) {
-        self.metrics.routes.set(desired.routes.len() as i64);
-        self.metrics.servers.set(desired.server_count() as i64);
-        self.warn_container_conflicts(desired, None);
-        self.status.set_table(desired.clone());
-        self.status.set_waiting(self.gate.waiting());
-    }
-
-    /// After an incremental pass: only the routes in `keys` (`desired`
-    /// holds those of them this node still wants) change in `/routes`.
-    pub(super) fn publish_within(&mut self, desired: &RouteTable, keys: &BTreeSet<RouteKey>) {
-        let (routes, servers) = self.status.replace_routes(keys, desired);
+    /// The table to the metrics and `/routes`: all of it after a full pass
+    /// (`scope` `None`), else only the routes in `scope` (`desired` holds
+    /// those of them this node still wants).
+    pub(super) fn publish(&mut self, desired: &RouteTable, scope: Option<&BTreeSet<RouteKey>>) {
+        let (routes, servers) = match scope {
+            None => {
+                self.status.set_table(desired.clone());
+                (desired.routes.len(), desired.server_count())
+            }
+            Some(keys) => self.status.replace_routes(keys, desired),
+        };
         self.metrics.routes.set(routes as i64);
         self.metrics.servers.set(servers as i64);
-        self.warn_container_conflicts(desired, Some(keys));
+        self.warn_container_conflicts(desired, scope);
         self.status.set_waiting(self.gate.waiting());
     }
 
