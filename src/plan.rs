@@ -76,6 +76,7 @@ fn plan_routes<'a>(
         let own = observed.servers.get(key).unwrap_or(&empty);
         let objects = RouteObjects::of(&entry.spec);
         let mut route_in_place = false;
+        let mut stale_middlewares = Vec::new();
         let rewrite_route = match observed.routes.get(key) {
             None => false,
             Some(state) => {
@@ -100,7 +101,14 @@ fn plan_routes<'a>(
                         .push(conflict(key, entry, &objects, &ours, state));
                 }
                 route_in_place = backend_ok && frontend_ok && middlewares_ok;
-                !route_in_place && (sole_owner || !settings_differ)
+                let rewrite = !route_in_place && (sole_owner || !settings_differ);
+                if rewrite {
+                    stale_middlewares = objects
+                        .stale_middlewares()
+                        .filter(|mid| state.middlewares.contains_key(*mid))
+                        .collect();
+                }
+                rewrite
             }
         };
         let servers: Vec<ServerSpec> = entry
@@ -116,6 +124,7 @@ fn plan_routes<'a>(
                 servers,
                 rewrite_route,
                 route_in_place,
+                stale_middlewares,
             }));
         }
     }

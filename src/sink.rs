@@ -46,17 +46,39 @@ pub struct RoutePut {
     /// backend, frontend and middlewares exactly as `objects`: only the
     /// servers are written, in one round trip where the store allows.
     pub route_in_place: bool,
+    /// Havok's middlewares to delete after the frontend: ones the store
+    /// holds on this route that `objects` does not have (a limit taken off).
+    /// Only a rewrite deletes any; the plan names just those it saw, so a
+    /// route written for the first time sends no delete of a missing key.
+    pub stale_middlewares: Vec<&'static str>,
 }
 
 impl RoutePut {
-    /// A put of `servers` on the route `spec` describes.
+    /// A put of `servers` on the route `spec` describes. Not knowing what
+    /// the store holds, a rewrite deletes every havok middleware the route
+    /// does not have; the plan names only those it found ([`Self::deleting`]).
     pub fn new(spec: &RouteSpec, servers: Vec<ServerSpec>, rewrite_route: bool) -> RoutePut {
+        let objects = RouteObjects::of(spec);
+        let stale_middlewares = if rewrite_route {
+            objects.stale_middlewares().collect()
+        } else {
+            Vec::new()
+        };
         RoutePut {
             key: spec.key.clone(),
-            objects: RouteObjects::of(spec),
+            objects,
             servers,
             rewrite_route,
             route_in_place: false,
+            stale_middlewares,
+        }
+    }
+
+    /// The same put, deleting exactly `stale` of havok's middlewares.
+    pub fn deleting(self, stale: Vec<&'static str>) -> RoutePut {
+        RoutePut {
+            stale_middlewares: stale,
+            ..self
         }
     }
 

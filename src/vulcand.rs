@@ -291,8 +291,8 @@ impl RouteObjects {
         }
     }
 
-    /// Havok's middlewares this route does not have: a rewrite deletes them,
-    /// so a limit taken off a route leaves nothing behind.
+    /// Havok's middlewares this route does not have: those of them the
+    /// store holds, a rewrite deletes, so a limit taken off leaves nothing behind.
     pub fn stale_middlewares(&self) -> impl Iterator<Item = &'static str> + '_ {
         HAVOK_MIDDLEWARES
             .into_iter()

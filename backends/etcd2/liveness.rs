@@ -31,11 +31,17 @@ impl Etcd2Sink {
         self.state.records_dir().trim_end_matches('/').to_string()
     }
 
+    /// Whether the records directory is known to exist: records can go
+    /// with their server keys.
+    pub(super) fn records_ready(&self) -> bool {
+        self.records_ready.load(Ordering::Relaxed)
+    }
+
     /// Creates the records directory with its TTL before the first record
     /// goes in: a record written into a missing directory would create it
     /// without one (the next refresh would give it one).
     pub(super) async fn ensure_records_dir(&self) -> Result<(), SinkError> {
-        if self.records_ready.load(Ordering::Relaxed) {
+        if self.records_ready() {
             return Ok(());
         }
         let ttl = self.ttl * RECORDS_TTL;

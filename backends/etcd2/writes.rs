@@ -10,6 +10,7 @@ use super::sink::Etcd2Sink;
 use crate::backends::apply::Writes;
 use crate::backends::bookkeeping::{RouteMarker, ServerRecord};
 use crate::ids::{RouteKey, ServerId};
+use crate::model::ServerSpec;
 use crate::sink::{RoutePut, SinkError};
 use crate::vulcand::server_value;
 
@@ -30,25 +31,31 @@ impl Writes for Etcd2Sink {
 
 impl Etcd2Sink {
     /// A route's writes in the fewest round trips that keep Vulcand's order
-    /// (it checks that the backend exists when a server or frontend arrives,
-    /// and loads a middleware only after its frontend):
-    /// 1. the backend (and, once per node, the records directory);
-    /// 2. every server with its record, and the frontend, at once;
-    /// 3. the middlewares and havok's route marker, at once.
+    /// (its v2 watch takes a server before its backend, creating a default
+    /// backend the backend's own event then replaces; it loads a frontend
+    /// only once its backend is there, and a middleware only after its
+    /// frontend; docs/vulcand.md):
+    /// 1. the backend, and every server with its record;
+    /// 2. the frontend, havok's route marker and the deletes of stale middlewares;
+    /// 3. the middlewares, if the route has any.
     ///
-    /// A route already in place (`RoutePut::route_in_place`) skips 1 and 3
-    /// and the frontend: a new server of a known host is one round trip.
+    /// A route already in place (`RoutePut::route_in_place`) is round 1's
+    /// servers alone: a new server of a known host is one round trip.
     /// The marker comes after the servers: the orphan collector that finds
     /// it also finds this put's servers, never a route still being written
     /// (with no transactions, it would remove that route under this put).
     /// A record goes with its server key, never before it; a key whose
     /// record a crash lost expires with its TTL, as nobody refreshes it.
+    /// The node's first put also creates the records directory in round 1,
+    /// and its records then go in round 2 (a record written into a missing
+    /// directory would create it without its TTL).
     /// `apply` may run the puts of different routes at once (they share no key).
     pub(super) async fn put(&self, put: &RoutePut) -> Result<(), SinkError> {
         let objects = &put.objects;
         let id = &objects.id;
         let rewrite = put.rewrite_route;
         let route = put.writes_route();
+        let records_ready = self.records_ready();
         let backend = async {
             if route {
                 let backend_key = self.layout.backend_key(id);
@@ -56,64 +63,79 @@ impl Etcd2Sink {
             }
             Ok::<(), SinkError>(())
         };
-        let records = async {
-            if !put.servers.is_empty() {
+        let records_dir = async {
+            if !put.servers.is_empty() && !records_ready {
                 self.ensure_records_dir().await?;
             }
             Ok(())
         };
-        futures_util::try_join!(backend, records)?;
-
         let servers = future::try_join_all(put.servers.iter().map(|server| async move {
-            // No TTL of its own: it lives as long as the records directory.
-            let record = ServerRecord::of(&put.key, server).to_json();
-            let record_key = self.state.record_key(id, &server.id);
             let server_key = self.layout.server_key(id, &server.id);
             let value = server_value(&server.url).to_string();
+            let with_record = async {
+                if records_ready {
+                    self.put_record(put, server).await?;
+                }
+                Ok::<(), SinkError>(())
+            };
             futures_util::try_join!(
-                self.api.set(&server_key, &value, Some(self.ttl)),
-                self.api.set(&record_key, &record, None),
+                async {
+                    self.api.set(&server_key, &value, Some(self.ttl)).await?;
+                    Ok::<(), SinkError>(())
+                },
+                with_record,
             )?;
             self.held_keys().insert(server_key);
             Ok::<(), SinkError>(())
         }));
-        let frontend = async {
-            if route {
-                let frontend_key = self.layout.frontend_key(id);
-                self.write(&frontend_key, &objects.frontend, rewrite)
-                    .await?;
-            }
-            Ok(())
-        };
-        futures_util::try_join!(servers, frontend)?;
-        if !route {
-            return Ok(());
-        }
+        futures_util::try_join!(backend, records_dir, servers)?;
 
-        let mut last: Vec<future::BoxFuture<'_, Result<(), SinkError>>> = Vec::new();
-        if rewrite {
-            // A rewrite makes the middlewares exactly the route's: drop havok's others.
-            for mid in objects.stale_middlewares() {
+        let mut second: Vec<future::BoxFuture<'_, Result<(), SinkError>>> = Vec::new();
+        if !records_ready {
+            for server in &put.servers {
+                second.push(Box::pin(self.put_record(put, server)));
+            }
+        }
+        if route {
+            let frontend_key = self.layout.frontend_key(id);
+            second.push(Box::pin(async move {
+                self.write(&frontend_key, &objects.frontend, rewrite).await
+            }));
+            // A rewrite makes the middlewares exactly the route's: drop havok's
+            // others that the store holds.
+            for mid in &put.stale_middlewares {
                 let key = self.layout.middleware_key(id, mid);
-                last.push(Box::pin(async move {
+                second.push(Box::pin(async move {
                     self.api.delete(&key, Delete::Key).await?;
                     Ok(())
                 }));
             }
+            let marker = RouteMarker::of(&put.key).to_json();
+            let marker_key = self.state.marker_key(id);
+            second.push(Box::pin(async move {
+                self.api.create(&marker_key, &marker, None).await?;
+                Ok(())
+            }));
         }
-        for (mid, value) in &objects.middlewares {
+        future::try_join_all(second).await?;
+        if !route {
+            return Ok(());
+        }
+
+        future::try_join_all(objects.middlewares.iter().map(|(mid, value)| {
             let key = self.layout.middleware_key(id, mid);
-            last.push(Box::pin(
-                async move { self.write(&key, value, rewrite).await },
-            ));
-        }
-        let marker = RouteMarker::of(&put.key).to_json();
-        let marker_key = self.state.marker_key(id);
-        last.push(Box::pin(async move {
-            self.api.create(&marker_key, &marker, None).await?;
-            Ok(())
-        }));
-        future::try_join_all(last).await?;
+            async move { self.write(&key, value, rewrite).await }
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// This node's record of one of its servers on the route of `put`. No
+    /// TTL of its own: it lives as long as the records directory.
+    async fn put_record(&self, put: &RoutePut, server: &ServerSpec) -> Result<(), SinkError> {
+        let value = ServerRecord::of(&put.key, server).to_json();
+        let key = self.state.record_key(&put.objects.id, &server.id);
+        self.api.set(&key, &value, None).await?;
         Ok(())
     }
 

@@ -72,7 +72,7 @@ impl Etcd3Sink {
                 None,
             ));
         }
-        for mid in objects.stale_middlewares() {
+        for mid in &put.stale_middlewares {
             after.push(TxnOp::delete(self.layout.middleware_key(id, mid), None));
         }
         after.push(TxnOp::put(

@@ -113,7 +113,10 @@ impl RouteSink for VulcandApiSink {
                 continue;
             }
             let mut middlewares = BTreeMap::new();
-            if frontend.is_some() {
+            // Also under a missing frontend whose backend is there: memng
+            // keeps a deleted frontend's middlewares, and they would come
+            // back with it (the plan's rewrite deletes the stale ones).
+            if frontend.is_some() || backend.is_some() {
                 let list: Vec<ApiMiddleware> = self.list(Read::Middlewares(&id), &mut seen).await?;
                 for m in list {
                     if is_havok_middleware(&m.id) {

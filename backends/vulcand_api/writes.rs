@@ -46,11 +46,10 @@ impl VulcandApiSink {
                 })
                 .await?;
             }
-            // A limit the route no longer has; and memng keeps a deleted
-            // frontend's middlewares (mem.go DeleteFrontend leaves them), which
-            // would come back with the frontend. Deleting a missing one is a
-            // 404 that changes nothing and reloads nothing.
-            for mid in objects.stale_middlewares() {
+            // A limit the route no longer has, where Vulcand holds it; memng
+            // also keeps a deleted frontend's middlewares (mem.go
+            // DeleteFrontend leaves them), which `observe` reads too.
+            for mid in &put.stale_middlewares {
                 self.delete_middleware(id, mid).await?;
             }
             self.held_routes.insert(put.key.clone());

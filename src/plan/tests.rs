@@ -49,8 +49,15 @@ fn observed(items: &[(RouteSpec, ServerSpec)], others: usize) -> Observed {
     o
 }
 
+/// A put as the plan makes it: a rewrite deletes only the middlewares the
+/// store was seen to hold ([`rewrite_deleting`]); these rows have none.
 fn put(spec: &RouteSpec, servers: Vec<ServerSpec>, rewrite_route: bool) -> Op {
-    Op::Put(RoutePut::new(spec, servers, rewrite_route))
+    Op::Put(RoutePut::new(spec, servers, rewrite_route).deleting(vec![]))
+}
+
+/// A rewrite of the route that deletes `stale` of havok's middlewares.
+fn rewrite_deleting(spec: &RouteSpec, stale: &[&'static str]) -> Op {
+    Op::Put(RoutePut::new(spec, vec![], true).deleting(stale.to_vec()))
 }
 
 /// A put of servers only: the store holds the route exactly.
@@ -304,5 +311,71 @@ fn record_then_plan_is_idempotent() {
         let p = plan(&desired, &cache);
         record(&mut cache, &p.ops);
         assert_eq!(plan(&desired, &cache).ops, vec![], "after {:?}", p.ops);
+    }
+}
+
+/// Each row: what the store holds of a route this node alone serves, and
+/// the rewrite the plan makes. A rewrite deletes havok's middlewares the
+/// store holds and the route does not have, and no other: a route written
+/// for the first time sends no delete of a key that is not there.
+#[test]
+fn a_rewrite_deletes_only_the_stale_middlewares_it_saw() {
+    use crate::vulcand::{RATELIMIT_ID, TRACE_ID};
+    let plain = spec("foo.local");
+    let limited = RouteSpec {
+        limits: Limits {
+            rate: Some(RateLimit {
+                requests: 5,
+                burst: 1,
+                variable: "client.ip".into(),
+            }),
+            conn: None,
+        },
+        ..plain.clone()
+    };
+    let a1 = server("a", "web-1", 1001);
+    let found = |spec: &RouteSpec, change: &dyn Fn(&mut RouteState)| {
+        let mut o = observed(&[(spec.clone(), a1.clone())], 0);
+        change(o.routes.get_mut(&spec.key).unwrap());
+        o
+    };
+    let trace = serde_json::json!({"Type": "trace"});
+    let cases: Vec<(&str, &RouteSpec, Observed, Vec<Op>)> = vec![
+        (
+            "route read and found missing (a first start): nothing to delete",
+            &plain,
+            found(&plain, &|r| *r = RouteState::default()),
+            vec![rewrite_deleting(&plain, &[])],
+        ),
+        (
+            "limit taken off: its middleware",
+            &plain,
+            observed(&[(limited.clone(), a1.clone())], 0),
+            vec![rewrite_deleting(&plain, &[RATELIMIT_ID])],
+        ),
+        (
+            "frontend gone, its middleware left behind: that middleware",
+            &plain,
+            found(&limited, &|r| r.frontend = None),
+            vec![rewrite_deleting(&plain, &[RATELIMIT_ID])],
+        ),
+        (
+            "frontend gone, the route's own middleware left: nothing",
+            &limited,
+            found(&limited, &|r| r.frontend = None),
+            vec![rewrite_deleting(&limited, &[])],
+        ),
+        (
+            "two stale, one wanted: the two",
+            &limited,
+            found(&limited, &|r| {
+                r.middlewares.insert(TRACE_ID.into(), trace.clone());
+            }),
+            vec![rewrite_deleting(&limited, &[TRACE_ID])],
+        ),
+    ];
+    for (what, wanted, o, ops) in cases {
+        let desired = table(&[(wanted.clone(), a1.clone())]);
+        assert_eq!(plan(&desired, &o).ops, ops, "{what}");
     }
 }
