@@ -87,7 +87,7 @@ pub fn write(
     }
     if ctx.store.resumed() > 0 {
         report.note(format!(
-            "the etcd v2 watch stream was resumed {} times; events replayed then arrive late",
+            "the etcd v2 watch replayed {} events from etcd's history (its stream was dropped): they arrive late",
             ctx.store.resumed()
         ));
     }

@@ -6,9 +6,16 @@ use super::*;
 
 /// `GET /v2/keys/?wait=true&recursive=true&stream=true`: etcd 3.4's v2
 /// API keeps a streaming watch open and writes one JSON event per line,
-/// so arrivals are not delayed by a long-poll round trip per event. If
-/// the stream ends (etcd drops a watcher whose 100-event buffer fills),
-/// it resumes at the next index, from etcd's 1000-event history.
+/// so arrivals are not delayed by a long-poll round trip per event.
+///
+/// etcd drops a watcher whose 100-event buffer fills (a burst of writes)
+/// without ending its stream, which then goes silent for good
+/// (`v2store/watcher.go` notify). So a stream silent for [`SILENT`] is
+/// reopened at the next index, and etcd replays what it missed from its
+/// 1000-event history. A watch whose index is in that history is answered
+/// with that one event and never registered (`v2store/watcher_hub.go`):
+/// such a stream is reopened after its event, until the watch is live
+/// again. Replayed events arrive late; the run counts them.
 pub async fn watch(url: String, seen: Record, resumed: Arc<AtomicUsize>, stop: CancellationToken) {
     let client = reqwest::Client::new();
     let mut next: Option<u64> = None;
@@ -43,11 +50,22 @@ pub async fn watch(url: String, seen: Record, resumed: Arc<AtomicUsize>, stop: C
             resumed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        // The store's index when the watch was made: an event at or below
+        // it came from the history, the watch's one and only.
+        let opened_at = response
+            .headers()
+            .get("X-Etcd-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let mut buffer = Vec::new();
-        loop {
+        'stream: loop {
             let chunk = tokio::select! {
                 _ = stop.cancelled() => return,
-                chunk = response.chunk() => chunk,
+                chunk = tokio::time::timeout(SILENT, response.chunk()) => match chunk {
+                    Ok(chunk) => chunk,
+                    // Quiet, or dropped by etcd: the reopened watch tells.
+                    Err(_) => break 'stream,
+                },
             };
             let at = SystemTime::now();
             match chunk {
@@ -59,15 +77,21 @@ pub async fn watch(url: String, seen: Record, resumed: Arc<AtomicUsize>, stop: C
                             continue;
                         };
                         let node = &event["node"];
-                        if let Some(index) = node["modifiedIndex"].as_u64() {
+                        let index = node["modifiedIndex"].as_u64();
+                        if let Some(index) = index {
                             next = Some(index + 1);
                         }
+                        let replayed = index.zip(opened_at).is_some_and(|(i, at)| i <= at);
                         let put = !matches!(
                             event["action"].as_str(),
                             Some("delete" | "expire" | "compareAndDelete")
                         );
                         if let Some(key) = node["key"].as_str() {
                             push(&seen, at, put, key);
+                        }
+                        if replayed {
+                            resumed.fetch_add(1, Ordering::Relaxed);
+                            break 'stream;
                         }
                     }
                 }
@@ -77,6 +101,8 @@ pub async fn watch(url: String, seen: Record, resumed: Arc<AtomicUsize>, stop: C
         if stop.is_cancelled() {
             return;
         }
-        resumed.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// How long a stream may be silent before it is reopened at the next index.
+const SILENT: Duration = Duration::from_secs(1);

@@ -74,7 +74,7 @@ const SERVER_VALUE: &str = r#"{"URL":"http://127.0.0.1:32768"}"#;
 pub struct Store {
     backend: Backend,
     seen: Record,
-    /// How often the etcd v2 watch stream ended and was resumed by index.
+    /// How many events the etcd v2 watch had to replay from etcd's history.
     resumed: Arc<AtomicUsize>,
     stop: CancellationToken,
     url: String,
@@ -221,8 +221,9 @@ impl Store {
         self.lock()[mark..].to_vec()
     }
 
-    /// How often the etcd v2 watch stream had to be resumed (its events
-    /// then arrive late, which would inflate latencies): 0 for the others.
+    /// How many events the etcd v2 watch replayed from etcd's history after
+    /// its stream was dropped (they arrive late, which would inflate
+    /// latencies): 0 for the others.
     pub fn resumed(&self) -> usize {
         self.resumed.load(Ordering::Relaxed)
     }
