@@ -27,6 +27,21 @@ fn two_routes_two_servers() -> (RouteSpec, RouteSpec, ServerSpec, ServerSpec) {
     )
 }
 
+/// The route of `host` with a rate limit: one havok middleware.
+fn rate_limited(host: &str) -> RouteSpec {
+    RouteSpec {
+        limits: Limits {
+            rate: Some(RateLimit {
+                requests: 5,
+                burst: 1,
+                variable: "client.ip".into(),
+            }),
+            conn: None,
+        },
+        ..spec(host)
+    }
+}
+
 fn table(items: &[(RouteSpec, ServerSpec)]) -> RouteTable {
     RouteTable::build(items)
 }
@@ -203,18 +218,7 @@ fn drift_is_repaired() {
 /// Middlewares are rewritten when this node alone serves the route, and left (as a conflict) when others do.
 #[test]
 fn middleware_conflicts_do_not_flap() {
-    let limited = RouteSpec {
-        key: RouteKey::host("foo.local"),
-        limits: Limits {
-            rate: Some(RateLimit {
-                requests: 5,
-                burst: 1,
-                variable: "client.ip".into(),
-            }),
-            conn: None,
-        },
-        settings: Default::default(),
-    };
+    let limited = rate_limited("foo.local");
     let plain = spec("foo.local");
     let a1 = server("a", "web-1", 1001);
     let desired = table(&[(limited.clone(), a1.clone())]);
@@ -322,17 +326,7 @@ fn record_then_plan_is_idempotent() {
 fn a_rewrite_deletes_only_the_stale_middlewares_it_saw() {
     use crate::vulcand::{RATELIMIT_ID, TRACE_ID};
     let plain = spec("foo.local");
-    let limited = RouteSpec {
-        limits: Limits {
-            rate: Some(RateLimit {
-                requests: 5,
-                burst: 1,
-                variable: "client.ip".into(),
-            }),
-            conn: None,
-        },
-        ..plain.clone()
-    };
+    let limited = rate_limited("foo.local");
     let a1 = server("a", "web-1", 1001);
     let found = |spec: &RouteSpec, change: &dyn Fn(&mut RouteState)| {
         let mut o = observed(&[(spec.clone(), a1.clone())], 0);
