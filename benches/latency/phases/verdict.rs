@@ -40,7 +40,7 @@ pub fn write(
             "etcd3 route p50 at most the floors + 0.3 ms",
             over <= ROUTE_OVER_FLOORS_MS,
             format!(
-                "{:.2} ms = floors right after a start {floors:.2} ms {over:+.2} ms (quiet floors {:.2} ms)",
+                "{:.3} ms = floors right after a start {floors:.3} ms {over:+.3} ms (quiet floors {:.2} ms)",
                 route.p50, sequential.floors_p50
             ),
         );
