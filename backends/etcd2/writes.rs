@@ -64,7 +64,7 @@ impl Etcd2Sink {
             Ok::<(), SinkError>(())
         };
         let records_dir = async {
-            if !put.servers.is_empty() && !records_ready {
+            if !put.servers.is_empty() {
                 self.ensure_records_dir().await?;
             }
             Ok(())

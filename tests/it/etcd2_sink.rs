@@ -188,11 +188,7 @@ async fn resync_repairs_a_frontend_lost_to_a_race() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keepalive_refreshes_without_watch_events() {
     let (_etcd, raw, mut sink) = etcd_with_sink("node-a", "3s").await;
-    let spec = RouteSpec {
-        key: RouteKey::host("foo.local"),
-        limits: Limits::default(),
-        settings: Default::default(),
-    };
+    let spec = RouteSpec::plain(RouteKey::host("foo.local"));
     let web = server("node-a", "web-1", 32768);
     sink.apply(&[put(&spec, &[&web], false)]).await.unwrap();
     // The first keep-alive claims the orphan collector's key (a create);
@@ -316,11 +312,7 @@ async fn puts_take_the_fewest_round_trips() {
     let mut sink = start_sink(&proxy.url(), "node-a", "30s").await;
     // A request is two delayed chunks, one each way.
     let round_trip = 2 * latency;
-    let plain = RouteSpec {
-        key: RouteKey::host("p.local"),
-        limits: Limits::default(),
-        settings: Default::default(),
-    };
+    let plain = RouteSpec::plain(RouteKey::host("p.local"));
     let spec = limited("a.local");
     let (w1, w2) = (
         server("node-a", "web-1", 32768),
@@ -374,11 +366,7 @@ async fn puts_take_the_fewest_round_trips() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_write_sends_no_deletes() {
     let (etcd, raw, mut sink) = etcd_with_sink("node-a", "30s").await;
-    let spec = RouteSpec {
-        key: RouteKey::host("first.local"),
-        limits: Limits::default(),
-        settings: Default::default(),
-    };
+    let spec = RouteSpec::plain(RouteKey::host("first.local"));
     let web = server("node-a", "web-1", 32768);
     let observed = sink.observe(&set(&[&spec.key])).await.unwrap();
     let desired = havok::model::RouteTable::build(&[(spec.clone(), web.clone())]);
