@@ -102,8 +102,9 @@ pub struct Handled {
 }
 
 /// Each container's first start as havok logged it, by name: its
-/// `inspected after event` line (`havok::docker` at debug) and its first
-/// `add server` line (info), each with the `took` of what it followed.
+/// `inspected after event` line (`havok::docker` at debug; written `since`
+/// after the inspect answered) and its first `add server` line (info), each
+/// with the `took` of what it followed.
 pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
     let mut inspected: HashMap<String, (SystemTime, Duration)> = HashMap::new();
     let mut written: HashMap<String, (SystemTime, Duration)> = HashMap::new();
@@ -122,12 +123,18 @@ pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
             continue;
         };
         let took = Duration::from_secs_f64(took.max(0.0) / 1e3);
+        // The inspect line is written once the update is on its way; `since`
+        // is how long after the inspect's answer.
+        let since = f["since"].as_str().map_or(Duration::ZERO, |t| {
+            Duration::from_secs_f64(debug_duration_ms(t).max(0.0) / 1e3)
+        });
         let into = match f["message"].as_str() {
             Some("inspected after event") if f["action"] == "start" => &mut inspected,
             Some("add server") => &mut written,
             _ => continue,
         };
-        into.entry(container.to_string()).or_insert((at, took));
+        into.entry(container.to_string())
+            .or_insert((at - since, took));
     }
     inspected
         .into_iter()

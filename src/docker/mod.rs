@@ -6,7 +6,7 @@
 //! event that can change a route (one inspect per event, never a listing).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as BollardError;
 use bollard::models::EventMessage;
@@ -236,9 +236,12 @@ impl Watcher {
                         Some(Err(e)) => return Err(self.request("event stream", e)),
                         Some(Ok(event)) => event,
                     };
-                    if let Some(update) = self.handle(&docker, event).await? {
+                    if let Some((update, inspected)) = self.handle(&docker, event).await? {
                         if tx.send(update).await.is_err() {
                             return Ok(());
+                        }
+                        if let Some(inspected) = inspected {
+                            inspected.log().await;
                         }
                     }
                 }
@@ -304,12 +307,14 @@ impl Watcher {
     }
 
     /// Turns one event into an update: inspect on events that can add a
-    /// route, remove at once on events that end one, ignore the rest.
+    /// route, remove at once on events that end one, ignore the rest. An
+    /// inspect comes with its log line, to be written once the update is on
+    /// its way.
     async fn handle(
         &self,
         docker: &Docker,
         event: EventMessage,
-    ) -> Result<Option<DockerUpdate>, DockerError> {
+    ) -> Result<Option<(DockerUpdate, Option<Inspected>)>, DockerError> {
         let action = event.action.unwrap_or_default();
         let actor = event.actor.unwrap_or_default();
         let id = actor.id.unwrap_or_default();
@@ -322,26 +327,59 @@ impl Watcher {
             EventKind::Gone if !self.names.is_match(name) => Ok(None),
             EventKind::Gone => {
                 tracing::debug!(container = name, action, "container going away");
-                Ok(Some(DockerUpdate::Gone { id, reason: action }))
+                Ok(Some((DockerUpdate::Gone { id, reason: action }, None)))
             }
             EventKind::Inspect => {
                 if !self.names.is_match(name) && action != "rename" {
                     return Ok(None);
                 }
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let inspected = self.inspect(docker, &id).await?;
-                // After the inspect, so that no log write delays it; `took`
-                // says when the event came (the latency bench reads both).
-                tracing::debug!(container = name, action, took = ?started.elapsed(), "inspected after event");
-                Ok(Some(match inspected {
+                let line = Inspected {
+                    container: name.to_string(),
+                    action: action.clone(),
+                    took: started.elapsed(),
+                    answered: Instant::now(),
+                };
+                let update = match inspected {
                     Some(container) => DockerUpdate::Changed(container),
                     None => DockerUpdate::Gone {
                         id,
                         reason: "destroy".into(),
                     },
-                }))
+                };
+                Ok(Some((update, Some(line))))
             }
         }
+    }
+}
+
+/// The debug line of one inspect, written after the update it produced has
+/// been handed over: no log write delays a route's write.
+struct Inspected {
+    container: String,
+    action: String,
+    /// From the event to the inspect's answer.
+    took: Duration,
+    answered: Instant,
+}
+
+impl Inspected {
+    /// Lets the reconciler (woken by the update) send its write first, then
+    /// logs. `took` says when the event came and `since` how long ago the
+    /// inspect answered (the latency bench reads both).
+    async fn log(self) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tracing::debug!(
+            container = %self.container,
+            action = %self.action,
+            took = ?self.took,
+            since = ?self.answered.elapsed(),
+            "inspected after event"
+        );
     }
 }
 
