@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use havok::testkit::Havok;
 
 use crate::context::{sid, until, Context, Routed, NODE, ONE};
+use crate::phases::after_start::{self, FloorWrite};
 use crate::process::handled;
 use crate::report::{ms_between, Report, Stats};
 
@@ -24,6 +25,9 @@ pub struct Sequential {
     /// of event delivery + inspect + bare write for a container havok
     /// ignores. What havok cannot go below.
     pub after_start: Stats,
+    /// etcd v3: the same with a bare transaction of a new host's shape
+    /// instead of the bare write: what havok's one write of a new host costs.
+    pub txn_after_start: Option<Stats>,
     /// Servers removed before their container's `die` event, of `n`.
     pub before_die: usize,
     pub n: usize,
@@ -37,8 +41,17 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Seque
     fleet.create(&seq).await;
     let shadows = ctx.unrouted_names("f", ctx.sizes.n);
     fleet.create(&shadows).await;
+    // etcd v3: as many more, for the floor with a new host's transaction.
+    let txn_shadows = if ctx.store.has_txn_floor() {
+        ctx.unrouted_names("t", ctx.sizes.n)
+    } else {
+        Vec::new()
+    };
+    fleet.create(&txn_shadows).await;
     let mut after_start_ms = Vec::new();
     let mut after_start_parts: [Vec<f64>; 3] = Default::default();
+    let mut txn_after_start_ms = Vec::new();
+    let mut txn_write_ms = Vec::new();
     let mut route_ms = Vec::new();
     let mut complete_ms = Vec::new();
     let mut floor = Vec::new();
@@ -83,13 +96,24 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Seque
             })
             .await,
         );
-        let parts = after_start(ctx, &shadows[i], i, &like).await;
+        let parts = after_start::sample(ctx, &shadows[i], i, &like, FloorWrite::Bare)
+            .await
+            .expect("every store has a bare write");
         after_start_ms.push(parts.iter().sum());
         for (row, part) in after_start_parts.iter_mut().zip(parts) {
             row.push(part);
         }
+        if let Some(shadow) = txn_shadows.get(i) {
+            if let Some(parts) =
+                after_start::sample(ctx, shadow, i, &like, FloorWrite::NewHostTxn).await
+            {
+                txn_after_start_ms.push(parts.iter().sum());
+                txn_write_ms.push(parts[2]);
+            }
+        }
     }
     tokio::task::block_in_place(|| fleet.remove(&shadows));
+    tokio::task::block_in_place(|| fleet.remove(&txn_shadows));
     tokio::task::block_in_place(|| {
         for mut child in stopping {
             let _ = child.wait();
@@ -166,6 +190,28 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Seque
     for ((key, metric), values) in part_names.into_iter().zip(after_start_parts) {
         report.dist(key, metric, "ms", &values);
     }
+    // What the one transaction a new host needs costs beyond a bare write.
+    let txn_after_start = (!txn_after_start_ms.is_empty()).then(|| {
+        let floor = report.dist(
+            "floor_after_start_txn_ms",
+            "floor right after a start, with a new host's txn instead",
+            "ms",
+            &txn_after_start_ms,
+        );
+        report.dist(
+            "floor_after_start_txn_write_ms",
+            "  of which: one bare new-host txn (5 keys) -> seen",
+            "ms",
+            &txn_write_ms,
+        );
+        report.value(
+            "route_over_txn_floor_ms",
+            "route: p50 - that floor's p50 (havok's own time)",
+            "ms",
+            route.p50 - floor.p50,
+        );
+        floor
+    });
     let floors_p50 = store_floor.p50 + event_floor.p50 + inspect_floor.p50;
     report.value(
         "floors_p50_ms",
@@ -183,32 +229,10 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Seque
         route,
         floors_p50,
         after_start,
+        txn_after_start,
         before_die,
         n: seq.len(),
     }
-}
-
-/// The floor of a route right after a start, as a bridge meets it: starts
-/// `shadow` (a container havok ignores) and, the moment its `start` event
-/// arrives, inspects it and makes one bare write. Milliseconds of Docker's
-/// delivery, the inspect, and the write until the watch saw it.
-async fn after_start(ctx: &Context<'_>, shadow: &str, i: usize, like: &str) -> [f64; 3] {
-    let react = async {
-        let event = tokio::time::timeout(ONE, ctx.events.wait(shadow, "start"))
-            .await
-            .unwrap_or_else(|_| panic!("no start event of {shadow} within {ONE:?}"));
-        let inspecting = Instant::now();
-        if let Err(e) = ctx.docker.inspect_container(shadow, None).await {
-            panic!("inspect {shadow}: {e}");
-        }
-        let inspect = inspecting.elapsed().as_secs_f64() * 1e3;
-        // Write numbers after the quiet floor's, so every key is new.
-        let write = ctx.store.floor(ctx.sizes.n + i, like).await;
-        [ms_between(event.arrived, event.at), inspect, write]
-    };
-    let names = [shadow.to_string()];
-    let ((), floor) = tokio::join!(ctx.fleet.start(&names, 1), react);
-    floor
 }
 
 /// Where each route's time went, by havok's own log: Docker's delivery of

@@ -86,6 +86,9 @@ pub struct Store {
     /// The floor's own etcd v3 client, connected on the first bare write.
     #[cfg(feature = "etcd3")]
     etcd3: tokio::sync::OnceCell<etcd_client::Client>,
+    /// The lease of the transaction floor's server and record.
+    #[cfg(feature = "etcd3")]
+    etcd3_lease: tokio::sync::OnceCell<i64>,
     /// Set once the floor's backend exists in the Vulcand API.
     #[cfg(feature = "vulcand-api")]
     floor_backend: tokio::sync::OnceCell<()>,
@@ -111,6 +114,8 @@ impl Store {
                     contract: None,
                     #[cfg(feature = "etcd3")]
                     etcd3: Default::default(),
+                    #[cfg(feature = "etcd3")]
+                    etcd3_lease: Default::default(),
                     #[cfg(feature = "vulcand-api")]
                     floor_backend: Default::default(),
                 }
@@ -129,6 +134,8 @@ impl Store {
                         contract: Some(contract),
                         #[cfg(feature = "etcd3")]
                         etcd3: Default::default(),
+                        #[cfg(feature = "etcd3")]
+                        etcd3_lease: Default::default(),
                         floor_backend: Default::default(),
                     }
                 }
@@ -262,6 +269,41 @@ impl Store {
             }
         }
         panic!("the store's watch reported none of its probe writes in {LIVE:?}")
+    }
+
+    /// Whether [`txn_floor`](Self::txn_floor) measures anything here.
+    pub fn has_txn_floor(&self) -> bool {
+        cfg!(feature = "etcd3") && self.backend == Backend::Etcd3
+    }
+
+    /// etcd v3 only (`None` elsewhere): one transaction shaped like havok's
+    /// write of a new host (five keys under a compare) → seen by the watch,
+    /// in ms. Keys outside Vulcand's prefix, numbered by `i`.
+    pub async fn txn_floor(&self, i: usize) -> Option<f64> {
+        match self.backend {
+            #[cfg(feature = "etcd3")]
+            Backend::Etcd3 => {
+                let base = format!("havok-bench/floor-txn/{i:04}");
+                let keys = ["backend", "server", "record", "frontend", "marker"]
+                    .map(|part| format!("{base}/{part}"));
+                let mark = self.mark();
+                let started = SystemTime::now();
+                let wanted =
+                    etcd3::new_host_txn(&self.etcd3, &self.etcd3_lease, &self.url, &keys).await;
+                let at = within(FLOOR_WAIT, || {
+                    self.lock()[mark..]
+                        .iter()
+                        .find(|s| s.key == wanted)
+                        .map(|s| s.at)
+                })
+                .await
+                .unwrap_or_else(|| {
+                    panic!("timed out after {FLOOR_WAIT:?} waiting for the watch to see a bare txn")
+                });
+                Some(crate::report::ms_between(at, started))
+            }
+            _ => None,
+        }
     }
 
     /// [`floor`](Self::floor), or `None` when the watch has not reported the write after `wait`.
