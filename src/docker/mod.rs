@@ -308,8 +308,8 @@ impl Watcher {
 
     /// Turns one event into an update: inspect on events that can add a
     /// route, remove at once on events that end one, ignore the rest. An
-    /// inspect comes with its log line, to be written once the update is on
-    /// its way.
+    /// inspect comes with its debug line (when debug is on), to be written
+    /// once the update is on its way.
     async fn handle(
         &self,
         docker: &Docker,
@@ -335,12 +335,12 @@ impl Watcher {
                 }
                 let started = Instant::now();
                 let inspected = self.inspect(docker, &id).await?;
-                let line = Inspected {
+                let line = tracing::enabled!(tracing::Level::DEBUG).then(|| Inspected {
                     container: name.to_string(),
-                    action: action.clone(),
+                    action,
                     took: started.elapsed(),
                     answered: Instant::now(),
-                };
+                });
                 let update = match inspected {
                     Some(container) => DockerUpdate::Changed(container),
                     None => DockerUpdate::Gone {
@@ -348,7 +348,7 @@ impl Watcher {
                         reason: "destroy".into(),
                     },
                 };
-                Ok(Some((update, Some(line))))
+                Ok(Some((update, line)))
             }
         }
     }
@@ -359,7 +359,7 @@ impl Watcher {
 struct Inspected {
     container: String,
     action: String,
-    /// From the event to the inspect's answer.
+    /// The inspect, sent as the event arrived, until its answer.
     took: Duration,
     answered: Instant,
 }
@@ -369,9 +369,6 @@ impl Inspected {
     /// logs. `took` says when the event came and `since` how long ago the
     /// inspect answered (the latency bench reads both).
     async fn log(self) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
-        }
         tokio::task::yield_now().await;
         tracing::debug!(
             container = %self.container,
