@@ -19,18 +19,15 @@ pub enum FloorWrite {
 
 /// Starts `shadow` and times Docker's delivery of its `start` event, one
 /// inspect, and the write until the watch saw it, in ms; `i` numbers the
-/// write's keys. `None` when this store has no such write (the transaction
-/// is etcd v3's): then `shadow` is not started.
+/// write's keys. [`FloorWrite::NewHostTxn`] only where the store
+/// [has it](crate::store::Store::has_txn_floor).
 pub async fn sample(
     ctx: &Context<'_>,
     shadow: &str,
     i: usize,
     like: &str,
     write: FloorWrite,
-) -> Option<[f64; 3]> {
-    if matches!(write, FloorWrite::NewHostTxn) && !ctx.store.has_txn_floor() {
-        return None;
-    }
+) -> [f64; 3] {
     let react = async {
         let event = tokio::time::timeout(ONE, ctx.events.wait(shadow, "start"))
             .await
@@ -43,15 +40,11 @@ pub async fn sample(
         // Numbers after the quiet floor's, so every key is new.
         let written = match write {
             FloorWrite::Bare => ctx.store.floor(ctx.sizes.n + i, like).await,
-            FloorWrite::NewHostTxn => ctx
-                .store
-                .txn_floor(i)
-                .await
-                .expect("checked: this store has a transaction floor"),
+            FloorWrite::NewHostTxn => ctx.store.txn_floor(i).await,
         };
         [ms_between(event.arrived, event.at), inspect, written]
     };
     let names = [shadow.to_string()];
     let ((), floor) = tokio::join!(ctx.fleet.start(&names, 1), react);
-    Some(floor)
+    floor
 }

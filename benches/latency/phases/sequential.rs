@@ -96,20 +96,15 @@ pub async fn run(ctx: &Context<'_>, report: &mut Report, havok: &Havok) -> Seque
             })
             .await,
         );
-        let parts = after_start::sample(ctx, &shadows[i], i, &like, FloorWrite::Bare)
-            .await
-            .expect("every store has a bare write");
+        let parts = after_start::sample(ctx, &shadows[i], i, &like, FloorWrite::Bare).await;
         after_start_ms.push(parts.iter().sum());
         for (row, part) in after_start_parts.iter_mut().zip(parts) {
             row.push(part);
         }
         if let Some(shadow) = txn_shadows.get(i) {
-            if let Some(parts) =
-                after_start::sample(ctx, shadow, i, &like, FloorWrite::NewHostTxn).await
-            {
-                txn_after_start_ms.push(parts.iter().sum());
-                txn_write_ms.push(parts[2]);
-            }
+            let parts = after_start::sample(ctx, shadow, i, &like, FloorWrite::NewHostTxn).await;
+            txn_after_start_ms.push(parts.iter().sum());
+            txn_write_ms.push(parts[2]);
         }
     }
     tokio::task::block_in_place(|| fleet.remove(&shadows));

@@ -276,34 +276,23 @@ impl Store {
         cfg!(feature = "etcd3") && self.backend == Backend::Etcd3
     }
 
-    /// etcd v3 only (`None` elsewhere): one transaction shaped like havok's
-    /// write of a new host (five keys under a compare) → seen by the watch,
-    /// in ms. Keys outside Vulcand's prefix, numbered by `i`.
-    pub async fn txn_floor(&self, i: usize) -> Option<f64> {
-        match self.backend {
-            #[cfg(feature = "etcd3")]
-            Backend::Etcd3 => {
-                let base = format!("havok-bench/floor-txn/{i:04}");
-                let keys = ["backend", "server", "record", "frontend", "marker"]
-                    .map(|part| format!("{base}/{part}"));
-                let mark = self.mark();
-                let started = SystemTime::now();
-                let wanted =
-                    etcd3::new_host_txn(&self.etcd3, &self.etcd3_lease, &self.url, &keys).await;
-                let at = within(FLOOR_WAIT, || {
-                    self.lock()[mark..]
-                        .iter()
-                        .find(|s| s.key == wanted)
-                        .map(|s| s.at)
-                })
-                .await
-                .unwrap_or_else(|| {
-                    panic!("timed out after {FLOOR_WAIT:?} waiting for the watch to see a bare txn")
-                });
-                Some(crate::report::ms_between(at, started))
-            }
-            _ => None,
+    /// etcd v3 only (see [`has_txn_floor`](Self::has_txn_floor)): one
+    /// transaction shaped like havok's write of a new host (five keys under
+    /// a compare) → seen by the watch, in ms. Keys outside Vulcand's prefix,
+    /// numbered by `i`.
+    #[cfg_attr(not(feature = "etcd3"), allow(unused_variables))]
+    pub async fn txn_floor(&self, i: usize) -> f64 {
+        #[cfg(feature = "etcd3")]
+        if self.backend == Backend::Etcd3 {
+            let base = format!("havok-bench/floor-txn/{i:04}");
+            let keys = ["backend", "server", "record", "frontend", "marker"]
+                .map(|part| format!("{base}/{part}"));
+            let txn = etcd3::new_host_txn(&self.etcd3, &self.etcd3_lease, &self.url, &keys);
+            return self.timed(FLOOR_WAIT, txn).await.unwrap_or_else(|| {
+                panic!("timed out after {FLOOR_WAIT:?} waiting for the watch to see a bare txn")
+            });
         }
+        panic!("{:?} has no transaction floor (etcd v3 only)", self.backend)
     }
 
     /// [`floor`](Self::floor), or `None` when the watch has not reported the write after `wait`.
@@ -314,9 +303,19 @@ impl Store {
             "{base}{}",
             "x".repeat(like.len().saturating_sub(base.len()))
         );
+        self.timed(wait, self.write(&key)).await
+    }
+
+    /// Milliseconds from now until the watch saw the key `write` returns
+    /// (awaited here, after the mark); `None` when not seen within `wait`.
+    async fn timed(
+        &self,
+        wait: Duration,
+        write: impl std::future::Future<Output = String>,
+    ) -> Option<f64> {
         let mark = self.mark();
         let started = SystemTime::now();
-        let wanted = self.write(&key).await;
+        let wanted = write.await;
         let at = within(wait, || {
             self.lock()[mark..]
                 .iter()
