@@ -4,14 +4,17 @@
 //! It sends [`DockerUpdate`]s to the reconciler: a full listing at start, on
 //! every `--resync-interval` and after every reconnect, and one update per
 //! event that can change a route (one inspect per event, never a listing).
+//! A starting container is inspected at its network `connect` (`early`), so
+//! its route does not wait for the `start` event and an inspect after it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::EventMessage;
+use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::{EventsOptions, ListContainersOptions};
 use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{stream, StreamExt};
 use regex::Regex;
 use tokio::sync::mpsc;
@@ -21,7 +24,9 @@ use crate::backoff::Backoff;
 use crate::model::Container;
 use crate::status::Status;
 
+mod early;
 mod inspect;
+use early::{Early, OnStart};
 pub use inspect::container_from_inspect;
 
 /// What the watcher tells the reconciler.
@@ -199,35 +204,60 @@ impl Watcher {
             .unwrap_or(0);
         let listing = self.list(&docker).await?;
         tracing::info!(docker = %self.url, containers = listing.len(), "listed running containers");
+        let mut early = Early::default();
+        learn_listing(&mut early, &listing);
         if tx.send(DockerUpdate::Listing(listing)).await.is_err() {
             return Ok(());
         }
         status.set_docker(None);
         backoff.succeeded();
 
-        let mut filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
-        if !self.label_filters.is_empty() {
-            filters.insert("label".into(), self.label_pairs());
-        }
+        // Network events too: a starting container's `connect` comes before
+        // its `start`. The label filter is applied here, not by Docker: a
+        // network event carries no container labels.
+        let filters = HashMap::from([(
+            "type".to_string(),
+            vec!["container".to_string(), "network".to_string()],
+        )]);
         let mut events = docker.events(Some(EventsOptions {
             since: Some(since.to_string()),
             until: None,
             filters: Some(filters),
         }));
+        let mut inspecting = FuturesUnordered::new();
         let mut resync = tokio::time::interval_at(
             tokio::time::Instant::now() + self.resync_interval,
             self.resync_interval,
         );
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let reaction = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = resync.tick() => {
                     // A failing listing also means a dead event stream: reconnect.
                     let listing = self.list(&docker).await?;
                     tracing::debug!(containers = listing.len(), "resync listing");
-                    if tx.send(DockerUpdate::Listing(listing)).await.is_err() {
-                        return Ok(());
+                    learn_listing(&mut early, &listing);
+                    Reaction::Update(DockerUpdate::Listing(listing), None)
+                }
+                Some(answer) = inspecting.next(), if !inspecting.is_empty() => {
+                    let EarlyAnswer { id, ticket, name, sent, answer } = answer;
+                    let container = answer?;
+                    let running = container.as_ref().map(|c| c.running);
+                    match container {
+                        Some(container) if early.answered(&id, ticket, running) => {
+                            let line = tracing::enabled!(tracing::Level::DEBUG).then(|| Inspected {
+                                container: name,
+                                action: "connect".into(),
+                                took: sent.elapsed(),
+                                answered: Instant::now(),
+                            });
+                            Reaction::Update(DockerUpdate::Changed(container), line)
+                        }
+                        _ => {
+                            early.answered(&id, ticket, running);
+                            Reaction::Nothing
+                        }
                     }
                 }
                 event = events.next() => {
@@ -236,13 +266,20 @@ impl Watcher {
                         Some(Err(e)) => return Err(self.request("event stream", e)),
                         Some(Ok(event)) => event,
                     };
-                    if let Some((update, inspected)) = self.handle(&docker, event).await? {
-                        if tx.send(update).await.is_err() {
-                            return Ok(());
-                        }
-                        if let Some(inspected) = inspected {
-                            inspected.log().await;
-                        }
+                    self.handle(&docker, event, &mut early).await?
+                }
+            };
+            match reaction {
+                Reaction::Nothing => {}
+                Reaction::InspectEarly { id, ticket, name } => {
+                    inspecting.push(self.inspect_early(&docker, id, ticket, name));
+                }
+                Reaction::Update(update, inspected) => {
+                    if tx.send(update).await.is_err() {
+                        return Ok(());
+                    }
+                    if let Some(inspected) = inspected {
+                        inspected.log().await;
                     }
                 }
             }
@@ -306,32 +343,92 @@ impl Watcher {
         }
     }
 
-    /// Turns one event into an update: inspect on events that can add a
-    /// route, remove at once on events that end one, ignore the rest. An
-    /// inspect comes with its debug line (when debug is on), to be written
-    /// once the update is on its way.
+    /// An inspect sent at a network `connect`, with what its answer needs.
+    async fn inspect_early(
+        &self,
+        docker: &Docker,
+        id: String,
+        ticket: u64,
+        name: String,
+    ) -> EarlyAnswer {
+        let sent = Instant::now();
+        let answer = self.inspect(docker, &id).await;
+        EarlyAnswer {
+            id,
+            ticket,
+            name,
+            sent,
+            answer,
+        }
+    }
+
+    /// Whether a container event's attributes (which carry the container's
+    /// labels) pass every `--label-filter`.
+    fn labels_match(&self, attributes: &HashMap<String, String>) -> bool {
+        self.label_filters
+            .iter()
+            .all(|(k, v)| attributes.get(k) == Some(v))
+    }
+
+    /// Turns one event into what the watcher does: inspect on events that
+    /// can add a route, remove at once on events that end one, begin an
+    /// early inspect at a matching container's network `connect`, ignore
+    /// the rest. An inspect comes with its debug line (when debug is on), to
+    /// be written once the update is on its way.
     async fn handle(
         &self,
         docker: &Docker,
         event: EventMessage,
-    ) -> Result<Option<(DockerUpdate, Option<Inspected>)>, DockerError> {
+        early: &mut Early,
+    ) -> Result<Reaction, DockerError> {
         let action = event.action.unwrap_or_default();
         let actor = event.actor.unwrap_or_default();
-        let id = actor.id.unwrap_or_default();
         let attributes = actor.attributes.unwrap_or_default();
+        if event.typ == Some(EventMessageTypeEnum::NETWORK) {
+            let container = attributes.get("container").filter(|_| action == "connect");
+            return Ok(
+                match container.and_then(|id| Some((id, early.connect(id)?))) {
+                    Some((id, (ticket, name))) => Reaction::InspectEarly {
+                        id: id.clone(),
+                        ticket,
+                        name,
+                    },
+                    None => Reaction::Nothing,
+                },
+            );
+        }
+        let id = actor.id.unwrap_or_default();
         let name = attributes.get("name").map(String::as_str).unwrap_or("");
+        if !self.labels_match(&attributes) {
+            return Ok(Reaction::Nothing);
+        }
+        let matches = self.names.is_match(name);
+        match action.as_str() {
+            "create" | "rename" => early.learn(&id, name, matches),
+            "destroy" => early.forget(&id),
+            _ => {}
+        }
         match event_kind(&action, attributes.get("signal").map(String::as_str)) {
-            EventKind::Ignore => Ok(None),
+            EventKind::Ignore => Ok(Reaction::Nothing),
             // A container that does not match was never routed (a rename to a
             // non-matching name was inspected when it happened).
-            EventKind::Gone if !self.names.is_match(name) => Ok(None),
+            EventKind::Gone if !matches => Ok(Reaction::Nothing),
             EventKind::Gone => {
+                early.gone(&id);
                 tracing::debug!(container = name, action, "container going away");
-                Ok(Some((DockerUpdate::Gone { id, reason: action }, None)))
+                let update = DockerUpdate::Gone { id, reason: action };
+                Ok(Reaction::Update(update, None))
             }
             EventKind::Inspect => {
-                if !self.names.is_match(name) && action != "rename" {
-                    return Ok(None);
+                if !matches && action != "rename" {
+                    return Ok(Reaction::Nothing);
+                }
+                if action == "start" {
+                    let needs = early.start(&id);
+                    if needs != OnStart::Inspect {
+                        tracing::debug!(container = name, early = ?needs, "start event: inspected at network connect");
+                        return Ok(Reaction::Nothing);
+                    }
                 }
                 let started = Instant::now();
                 let inspected = self.inspect(docker, &id).await?;
@@ -348,10 +445,43 @@ impl Watcher {
                         reason: "destroy".into(),
                     },
                 };
-                Ok(Some((update, line)))
+                Ok(Reaction::Update(update, line))
             }
         }
     }
+}
+
+/// Every listed container matches: it may be inspected early at its next start.
+fn learn_listing(early: &mut Early, listing: &[Container]) {
+    for c in listing {
+        early.learn(&c.id, &c.name, true);
+    }
+}
+
+/// What the watcher does with one event or early answer.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one at a time, on the stack, never stored"
+)]
+enum Reaction {
+    Nothing,
+    /// Hand this on (and then write the inspect's debug line).
+    Update(DockerUpdate, Option<Inspected>),
+    /// Send an early inspect of this container.
+    InspectEarly {
+        id: String,
+        ticket: u64,
+        name: String,
+    },
+}
+
+/// An early inspect's answer, with its container and ticket.
+struct EarlyAnswer {
+    id: String,
+    ticket: u64,
+    name: String,
+    sent: Instant,
+    answer: Result<Option<Container>, DockerError>,
 }
 
 /// The debug line of one inspect, written after the update it produced has

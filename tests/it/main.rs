@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod early_inspect;
 mod etcd2_sink;
 mod etcd3_sink;
 #[cfg(feature = "etcd3")]

@@ -36,9 +36,18 @@ async fn label_filter_selects(b: Backend) {
         "n1",
         &["--label-filter", "team=a", "-label-filter", "tier=web"],
     );
-    // One before havok (listing), one after (event).
+    // One before havok (listing), one after (event). havok filters the
+    // events' labels itself: a late container with other labels, started
+    // first, would be routed by the time the matching one is.
+    let _late_other = run_httpd(
+        &f.name("late-other"),
+        "late-other",
+        &["-P", "-l", "team=b", "-l", "tier=web"],
+    );
     let late = run_httpd(&f.name("late"), "both", &both_labels);
     let urls = [f.url_of(&early), f.url_of(&late)];
+    let s = f.wait_urls("both.local", &urls).await;
+    assert_eq!(hosts(&s), ["both.local"], "{s:#?}");
     only_host_after_passes(&f, &havok, "both.local", &urls).await;
 }
 
