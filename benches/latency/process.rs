@@ -91,8 +91,12 @@ pub fn passes(havok: &Havok) -> Vec<Pass> {
 /// same wall clock as Docker's event stamps and the store record's).
 #[derive(Debug, Clone, Copy)]
 pub struct Handled {
-    /// The `start` event reached havok (the inspect line less its `took`).
-    pub arrived: SystemTime,
+    /// The inspect was sent: at the container's network `connect` (before
+    /// the `start` event), or when the `start` event reached havok (the
+    /// inspect line less its `took`).
+    pub sent: SystemTime,
+    /// Whether that inspect was sent at the network `connect`.
+    pub at_connect: bool,
     /// Its one inspect answered.
     pub inspected: SystemTime,
     /// The write of its server began (the `add server` line less its `took`).
@@ -103,10 +107,11 @@ pub struct Handled {
 
 /// Each container's first start as havok logged it, by name: its
 /// `inspected after event` line (`havok::docker` at debug; written `since`
-/// after the inspect answered) and its first `add server` line (info), each
-/// with the `took` of what it followed.
+/// after the inspect answered; `action` is `connect` or `start`) and its
+/// first `add server` line (info), each with the `took` of what it followed.
 pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
     let mut inspected: HashMap<String, (SystemTime, Duration)> = HashMap::new();
+    let mut at_connect: HashMap<String, bool> = HashMap::new();
     let mut written: HashMap<String, (SystemTime, Duration)> = HashMap::new();
     for line in havok.log_text().lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -129,7 +134,12 @@ pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
             Duration::from_secs_f64(debug_duration_ms(t).max(0.0) / 1e3)
         });
         let into = match f["message"].as_str() {
-            Some("inspected after event") if f["action"] == "start" => &mut inspected,
+            Some("inspected after event") if f["action"] == "start" || f["action"] == "connect" => {
+                at_connect
+                    .entry(container.to_string())
+                    .or_insert(f["action"] == "connect");
+                &mut inspected
+            }
             Some("add server") => &mut written,
             _ => continue,
         };
@@ -141,7 +151,8 @@ pub fn handled(havok: &Havok) -> HashMap<String, Handled> {
         .filter_map(|(name, (inspected, inspect))| {
             let (written, write) = *written.get(&name)?;
             let handled = Handled {
-                arrived: inspected - inspect,
+                sent: inspected - inspect,
+                at_connect: at_connect[&name],
                 inspected,
                 writing: written - write,
                 written,
