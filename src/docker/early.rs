@@ -62,12 +62,12 @@ impl Early {
     }
 
     /// A network `connect` of container `id`: the ticket and name of an
-    /// inspect to send now, if it matches and none is in flight.
+    /// inspect to send now, if it matches and none is in flight or answered
+    /// (a container on several networks is connected to each while it
+    /// starts; one inspect answers for all of them).
     pub fn connect(&mut self, id: &str) -> Option<(u64, String)> {
         let name = self.matching.get(id)?;
-        if matches!(self.state.get(id), Some(State::InFlight { .. }))
-            || self.in_flight() >= MAX_IN_FLIGHT
-        {
+        if self.state.contains_key(id) || self.in_flight() >= MAX_IN_FLIGHT {
             return None;
         }
         self.tickets += 1;
@@ -193,6 +193,16 @@ mod tests {
                     Connect(true),
                     Connect(false),
                     Answer(1, Some(true), true),
+                ],
+            ),
+            (
+                "a second network's connect after the answer, before the start event, sends nothing",
+                &[
+                    Learn(true),
+                    Connect(true),
+                    Answer(1, Some(true), true),
+                    Connect(false),
+                    Start(OnStart::Answered),
                 ],
             ),
             (
