@@ -244,20 +244,13 @@ impl Watcher {
                     let EarlyAnswer { id, ticket, name, sent, answer } = answer;
                     let container = answer?;
                     let running = container.as_ref().map(|c| c.running);
-                    match container {
-                        Some(container) if early.answered(&id, ticket, running) => {
-                            let line = tracing::enabled!(tracing::Level::DEBUG).then(|| Inspected {
-                                container: name,
-                                action: "connect".into(),
-                                took: sent.elapsed(),
-                                answered: Instant::now(),
-                            });
+                    let hand_on = early.answered(&id, ticket, running);
+                    match container.filter(|_| hand_on) {
+                        Some(container) => {
+                            let line = Inspected::if_debug(name, "connect".into(), sent);
                             Reaction::Update(DockerUpdate::Changed(container), line)
                         }
-                        _ => {
-                            early.answered(&id, ticket, running);
-                            Reaction::Nothing
-                        }
+                        None => Reaction::Nothing,
                     }
                 }
                 event = events.next() => {
@@ -432,12 +425,7 @@ impl Watcher {
                 }
                 let started = Instant::now();
                 let inspected = self.inspect(docker, &id).await?;
-                let line = tracing::enabled!(tracing::Level::DEBUG).then(|| Inspected {
-                    container: name.to_string(),
-                    action,
-                    took: started.elapsed(),
-                    answered: Instant::now(),
-                });
+                let line = Inspected::if_debug(name.to_string(), action, started);
                 let update = match inspected {
                     Some(container) => DockerUpdate::Changed(container),
                     None => DockerUpdate::Gone {
@@ -489,12 +477,24 @@ struct EarlyAnswer {
 struct Inspected {
     container: String,
     action: String,
-    /// The inspect, sent as the event arrived, until its answer.
+    /// The inspect, sent as the event arrived (or at the network
+    /// `connect`), until its answer.
     took: Duration,
     answered: Instant,
 }
 
 impl Inspected {
+    /// The line of an inspect of `container` sent at `sent` for the event
+    /// `action`, answered now; `None` unless debug is on.
+    fn if_debug(container: String, action: String, sent: Instant) -> Option<Inspected> {
+        tracing::enabled!(tracing::Level::DEBUG).then(|| Inspected {
+            container,
+            action,
+            took: sent.elapsed(),
+            answered: Instant::now(),
+        })
+    }
+
     /// Lets the reconciler (woken by the update) send its write first, then
     /// logs. `took` says when the event came and `since` how long ago the
     /// inspect answered (the latency bench reads both).
